@@ -1,0 +1,292 @@
+"""Frozen, validated configuration records, serialised strictly to and from JSON.
+
+A field has one name everywhere: ``latent_dim`` is ``--latent-dim`` on the command line,
+``"latent_dim"`` in ``config.json`` and in the web explorer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, fields
+from typing import Any, Mapping
+
+from ._validation import Interval, Options, check_param, unknown_key_message
+from .errors import ConfigError
+
+__all__ = ["ModelConfig", "TrainConfig", "DataSpec", "LIKELIHOODS", "NETS", "PRIORS"]
+
+NETS = ("mlp", "conv")
+LIKELIHOODS = ("bernoulli", "gaussian", "discretized_logistic", "categorical256")
+PRIORS = ("standard_normal",)
+ACTIVATIONS = ("relu", "elu", "silu", "tanh", "gelu")
+
+
+class _Config:
+    """Shared strict (de)serialisation for the config dataclasses."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict (tuples become lists)."""
+        out = {}
+        for f in fields(self):  # type: ignore[arg-type]
+            v = getattr(self, f.name)
+            out[f.name] = _to_json(v)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, where: str | None = None):
+        """Build from a dict, rejecting unknown keys and naming the nearest valid one."""
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{cls.__name__} expects a mapping; got {type(data).__name__}.")
+        names = {f.name: f for f in fields(cls)}  # type: ignore[arg-type]
+        for key in data:
+            if key not in names:
+                raise ConfigError(unknown_key_message(key, names, where or f"{cls.__name__}"))
+        kwargs = {}
+        for key, value in data.items():
+            if isinstance(value, list):
+                value = _to_tuple(value)
+            kwargs[key] = value
+        return cls(**kwargs)
+
+    def replace(self, **changes):
+        """Return a copy with ``changes`` applied (validated again)."""
+        names = {f.name for f in fields(self)}  # type: ignore[arg-type]
+        for key in changes:
+            if key not in names:
+                raise ConfigError(unknown_key_message(key, names, type(self).__name__))
+        return dataclasses.replace(self, **changes)  # type: ignore[type-var]
+
+
+def _to_json(v):
+    if isinstance(v, tuple):
+        return [_to_json(x) for x in v]
+    if isinstance(v, _Config):
+        return v.to_dict()
+    return v
+
+
+def _to_tuple(v):
+    return tuple(_to_tuple(x) if isinstance(x, list) else x for x in v)
+
+
+def _check_int_tuple(owner: str, name: str, value: Any, *, allow_empty: bool = True, low: int = 1) -> tuple:
+    ok = isinstance(value, (tuple, list)) and all(
+        isinstance(v, int) and not isinstance(v, bool) and v >= low for v in value
+    )
+    if not ok or (not allow_empty and len(value) == 0):
+        raise ConfigError(
+            f"The '{name}' parameter of {owner} must be a {'non-empty ' if not allow_empty else ''}"
+            f"sequence of ints >= {low}. Got {value!r} instead."
+        )
+    return tuple(value)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelConfig(_Config):
+    """Architecture and objective of a VAE or autoencoder.
+
+    Parameters
+    ----------
+    data_shape : tuple of int
+        Shape of one example: ``(features,)`` for tables/vectors, ``(channels, height, width)`` for images.
+    latent_dim : int
+        Dimension of z.
+    net : {"mlp", "conv"}
+        Encoder/decoder network family.
+    hidden_dims : tuple of int
+        MLP hidden widths (encoder order; the decoder mirrors them). Empty means linear maps.
+    conv_channels : tuple of int
+        Channels of the stride-2 conv stages (encoder order; the decoder mirrors them).
+    residual_blocks : int
+        Residual blocks after each conv stage.
+    activation : str
+        Hidden activation.
+    likelihood : {"bernoulli", "gaussian", "discretized_logistic", "categorical256"}
+        Family of p(x|z).
+    prior : {"standard_normal"}
+        Family of p(z).
+    beta : float
+        Weight of the KL term (Higgins et al. 2017); 1 gives the ELBO.
+    free_bits : float
+        Minimum KL in nats per latent dimension, averaged over a batch (Kingma et al. 2016).
+    iwae_k : int
+        Importance samples in the training objective; 1 is the ELBO, >1 the IWAE bound (Burda et al. 2016).
+    logvar_min, logvar_max : float
+        Clamp of the posterior log-variance, for numerical safety.
+    """
+
+    data_shape: tuple[int, ...]
+    latent_dim: int = 16
+    net: str = "mlp"
+    hidden_dims: tuple[int, ...] = (512, 256)
+    conv_channels: tuple[int, ...] = (32, 64)
+    residual_blocks: int = 0
+    activation: str = "elu"
+    likelihood: str = "bernoulli"
+    prior: str = "standard_normal"
+    beta: float = 1.0
+    free_bits: float = 0.0
+    iwae_k: int = 1
+    logvar_min: float = -12.0
+    logvar_max: float = 8.0
+
+    def __post_init__(self):
+        o = "VAE"
+        object.__setattr__(self, "data_shape", _check_int_tuple(o, "data_shape", self.data_shape, allow_empty=False))
+        if len(self.data_shape) not in (1, 3):
+            raise ConfigError(
+                f"The 'data_shape' parameter of VAE must be (features,) or (channels, height, width). "
+                f"Got {self.data_shape!r} instead."
+            )
+        check_param(o, "latent_dim", self.latent_dim, Interval("int", 1, None))
+        check_param(o, "net", self.net, Options(NETS))
+        object.__setattr__(self, "hidden_dims", _check_int_tuple(o, "hidden_dims", self.hidden_dims))
+        object.__setattr__(
+            self, "conv_channels", _check_int_tuple(o, "conv_channels", self.conv_channels, allow_empty=False)
+        )
+        check_param(o, "residual_blocks", self.residual_blocks, Interval("int", 0, None))
+        check_param(o, "activation", self.activation, Options(ACTIVATIONS))
+        check_param(o, "likelihood", self.likelihood, Options(LIKELIHOODS))
+        check_param(o, "prior", self.prior, Options(PRIORS))
+        check_param(o, "beta", self.beta, Interval("float", 0, None))
+        check_param(o, "free_bits", self.free_bits, Interval("float", 0, None))
+        check_param(o, "iwae_k", self.iwae_k, Interval("int", 1, None))
+        check_param(o, "logvar_min", self.logvar_min, Interval("float"))
+        check_param(o, "logvar_max", self.logvar_max, Interval("float", self.logvar_min, None, closed="neither"))
+        if self.net == "conv" and len(self.data_shape) != 3:
+            raise ConfigError(
+                f"The 'net' parameter of VAE can be 'conv' only for image data of shape (channels, height, width); "
+                f"data_shape is {self.data_shape!r}. Use net='mlp'."
+            )
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig(_Config):
+    """How :func:`vaekit.fit` trains.
+
+    Parameters
+    ----------
+    epochs : int
+        Maximum number of passes over the training data.
+    batch_size : int
+        Examples per optimiser step.
+    lr : float
+        Peak learning rate of AdamW.
+    weight_decay : float
+        AdamW decoupled weight decay.
+    lr_schedule : {"constant", "cosine"}
+        Learning-rate schedule over the whole run (after ``lr_warmup_steps`` linear warm-up).
+    lr_warmup_steps : int
+        Steps of linear learning-rate warm-up.
+    grad_clip : float or None
+        Maximum global gradient norm; None disables clipping.
+    val_fraction : float
+        Fraction of the data held out for validation (0 disables validation and early stopping).
+    early_stopping_patience : int or None
+        Epochs without validation improvement before stopping; None disables early stopping.
+    kl_warmup : int
+        Length of the linear KL warm-up from 0 to ``beta`` (Bowman et al. 2016; Sønderby et al. 2016).
+    kl_warmup_unit : {"epochs", "steps"}
+        Unit of ``kl_warmup``.
+    binarize : {"none", "dynamic"}
+        ``"dynamic"`` redraws x ~ Bernoulli(x) for every batch (for [0, 1] images; Salakhutdinov & Murray 2008).
+    seed : int
+        Seed of the generator used for splits, shuffling, binarisation and reparameterisation noise.
+    max_time : float or None
+        Wall-clock budget in seconds; training stops after the epoch in which it runs out.
+    checkpoint_every : int
+        Write ``checkpoint/`` every this many epochs (only when ``out`` is given).
+    """
+
+    epochs: int = 50
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    lr_schedule: str = "constant"
+    lr_warmup_steps: int = 0
+    grad_clip: float | None = 100.0
+    val_fraction: float = 0.1
+    early_stopping_patience: int | None = 10
+    kl_warmup: int = 0
+    kl_warmup_unit: str = "epochs"
+    binarize: str = "none"
+    seed: int = 0
+    max_time: float | None = None
+    checkpoint_every: int = 1
+
+    def __post_init__(self):
+        o = "fit"
+        check_param(o, "epochs", self.epochs, Interval("int", 1, None))
+        check_param(o, "batch_size", self.batch_size, Interval("int", 1, None))
+        check_param(o, "lr", self.lr, Interval("float", 0, None, closed="neither"))
+        check_param(o, "weight_decay", self.weight_decay, Interval("float", 0, None))
+        check_param(o, "lr_schedule", self.lr_schedule, Options(("constant", "cosine")))
+        check_param(o, "lr_warmup_steps", self.lr_warmup_steps, Interval("int", 0, None))
+        check_param(o, "grad_clip", self.grad_clip, Interval("float", 0, None, closed="neither", optional=True))
+        check_param(o, "val_fraction", self.val_fraction, Interval("float", 0, 1, closed="left"))
+        check_param(o, "early_stopping_patience", self.early_stopping_patience, Interval("int", 1, None, optional=True))
+        check_param(o, "kl_warmup", self.kl_warmup, Interval("int", 0, None))
+        check_param(o, "kl_warmup_unit", self.kl_warmup_unit, Options(("epochs", "steps")))
+        check_param(o, "binarize", self.binarize, Options(("none", "dynamic")))
+        check_param(o, "seed", self.seed, Interval("int", 0, None))
+        check_param(o, "max_time", self.max_time, Interval("float", 0, None, closed="neither", optional=True))
+        check_param(o, "checkpoint_every", self.checkpoint_every, Interval("int", 1, None))
+
+
+@dataclass(frozen=True, kw_only=True)
+class DataSpec(_Config):
+    """What a model was trained on, and how raw inputs are turned into model inputs.
+
+    Saved in the ``data`` section of ``config.json`` so that new files are preprocessed exactly as the
+    training data was (same image size and mode, same column order, same standardisation).
+
+    Parameters
+    ----------
+    kind : {"image", "table", "array"}
+        ``"image"``: values in [0, 1], shape (channels, height, width). ``"table"``: a standardised
+        feature vector built from named columns. ``"array"``: any other float vectors.
+    shape : tuple of int
+        Shape of one example as the model sees it.
+    name : str
+        Where the data came from (builtin name or path), for reports.
+    levels : int or None
+        Number of discrete values per entry in the original data (256 for 8-bit images, 2 for binary), if any.
+    image_mode : {"L", "RGB"} or None
+        Colour mode of image data.
+    columns : tuple of str
+        Table columns in model order (after one-hot encoding of categorical columns).
+    numeric_columns : tuple of str
+        Raw numeric columns, standardised with ``mean`` and ``std``.
+    mean, std : tuple of float
+        Standardisation statistics of ``numeric_columns`` (from the training data).
+    categorical_columns : tuple of str
+        Raw categorical columns, one-hot encoded.
+    categories : tuple of tuple of str
+        Categories of each categorical column, in encoding order.
+    label_column : str or None
+        Column holding labels, if any.
+    label_names : tuple of str
+        Names of the classes, indexed by integer label.
+    """
+
+    kind: str
+    shape: tuple[int, ...]
+    name: str = ""
+    levels: int | None = None
+    image_mode: str | None = None
+    columns: tuple[str, ...] = ()
+    numeric_columns: tuple[str, ...] = ()
+    mean: tuple[float, ...] = ()
+    std: tuple[float, ...] = ()
+    categorical_columns: tuple[str, ...] = ()
+    categories: tuple[tuple[str, ...], ...] = ()
+    label_column: str | None = None
+    label_names: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        check_param("DataSpec", "kind", self.kind, Options(("image", "table", "array")))
+        object.__setattr__(self, "shape", _check_int_tuple("DataSpec", "shape", self.shape, allow_empty=False))
+        check_param("DataSpec", "levels", self.levels, Interval("int", 2, None, optional=True))
+        check_param("DataSpec", "image_mode", self.image_mode, Options(("L", "RGB"), optional=True))
+        if self.kind == "image" and len(self.shape) != 3:
+            raise ConfigError(f"The 'shape' parameter of DataSpec must be (channels, height, width) for images. Got {self.shape!r} instead.")
