@@ -1,12 +1,51 @@
-"""vaekit: variational autoencoders you can install, train, evaluate, save and load."""
+"""vaekit: variational autoencoders you can install, train, evaluate, save and load.
+
+Examples
+--------
+>>> import vaekit
+>>> data = vaekit.datasets.load("digits")
+>>> model = vaekit.VAE.for_data(data, latent_dim=4)
+>>> history = vaekit.fit(model, data, epochs=1, seed=0, progress=False)
+>>> model.sample(2).shape
+torch.Size([2, 1, 8, 8])
+"""
 
 from ._version import __version__ as __version__
-from . import data as datasets  # noqa: F401  (vaekit.datasets.load)
-from .errors import CheckpointError, ConfigError, DataError, NotFittedError, TrainingError, VaekitError
+from . import data as datasets
+from .config import DataSpec as DataSpec
+from .config import ModelConfig as ModelConfig
+from .config import TrainConfig as TrainConfig
+from .data import Dataset as Dataset
+from .errors import CheckpointError as CheckpointError
+from .errors import ConfigError as ConfigError
+from .errors import DataError as DataError
+from .errors import NotFittedError as NotFittedError
+from .errors import TrainingError as TrainingError
+from .errors import VaekitError as VaekitError
+from .evaluation import evaluate as evaluate
+from .io import load as load
+from .model import VAE as VAE
+from .model import Autoencoder as Autoencoder
+from .model import Objective as Objective
+from .training import Callback as Callback
+from .training import History as History
+from .training import fit as fit
 
 __all__ = [
     "__version__",
     "datasets",
+    "Dataset",
+    "DataSpec",
+    "ModelConfig",
+    "TrainConfig",
+    "VAE",
+    "Autoencoder",
+    "Objective",
+    "fit",
+    "History",
+    "Callback",
+    "evaluate",
+    "load",
     "VaekitError",
     "ConfigError",
     "DataError",

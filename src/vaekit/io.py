@@ -81,3 +81,182 @@ def read_json(path: str | os.PathLike) -> Any:
     """Read JSON from ``path``."""
     with open(path, encoding="utf-8") as f:
         return json.load(f)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Run directory
+# ---------------------------------------------------------------------------------------------------
+FORMAT_VERSION = 1
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+METRICS_FILE = "metrics.csv"
+CHECKPOINT_DIR = "checkpoint"
+
+
+def _checkpoint_error(msg: str):
+    from .errors import CheckpointError
+
+    return CheckpointError(msg)
+
+
+def prepare_run_dir(path: str | os.PathLike, *, overwrite: bool = False, resume: bool = False) -> Path:
+    """Create ``path`` or check that it may be written: a non-empty folder needs ``overwrite`` (or ``resume``)."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise _checkpoint_error(f"Run directory '{path}' exists and is not a folder.")
+    if path.is_dir() and any(path.iterdir()) and not (overwrite or resume):
+        raise _checkpoint_error(
+            f"Run directory '{path}' is not empty; pass overwrite=True (--overwrite) to replace it, "
+            f"or resume=True (--resume) to continue its training."
+        )
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def config_document(model, *, train_config=None, extra: dict | None = None) -> dict:
+    """The ``config.json`` content for ``model``."""
+    import torch
+
+    from ._version import __version__
+
+    doc = {
+        "format_version": FORMAT_VERSION,
+        "vaekit_version": __version__,
+        "torch_version": torch.__version__,
+        "class_name": type(model).__name__,
+        "model": model.config.to_dict(),
+        "train": None if train_config is None else train_config.to_dict(),
+        "data": None if model.data_spec is None else model.data_spec.to_dict(),
+    }
+    if extra:
+        doc.update(extra)
+    return doc
+
+
+def save_weights(module, path: str | os.PathLike) -> None:
+    """Write a module's ``state_dict`` as safetensors, atomically."""
+    from safetensors.torch import save_file
+
+    tensors = {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}
+    atomic_save(path, lambda tmp: save_file(tensors, tmp, metadata={"format": "pt"}))
+
+
+def load_tensors(path: str | os.PathLike) -> dict:
+    """Read a safetensors file, translating any failure into a CheckpointError naming the file."""
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise _checkpoint_error(f"Missing weight file '{path}'.")
+    try:
+        return load_file(str(path))
+    except Exception as e:  # safetensors raises its own error types for truncated/corrupt headers
+        raise _checkpoint_error(f"Weight file '{path}' is corrupt or not a safetensors file: {e}") from e
+
+
+def load_state(module, path: str | os.PathLike) -> None:
+    """Load safetensors weights into ``module`` with ``strict=True``, naming missing/unexpected keys."""
+    tensors = load_tensors(path)
+    own = module.state_dict()
+    missing = sorted(set(own) - set(tensors))
+    unexpected = sorted(set(tensors) - set(own))
+    if missing or unexpected:
+        raise _checkpoint_error(
+            f"Weights in '{path}' do not match the model built from its config: "
+            f"missing keys {missing[:8]}{'...' if len(missing) > 8 else ''}, "
+            f"unexpected keys {unexpected[:8]}{'...' if len(unexpected) > 8 else ''}."
+        )
+    bad = [k for k in own if tuple(own[k].shape) != tuple(tensors[k].shape)]
+    if bad:
+        k = bad[0]
+        raise _checkpoint_error(
+            f"Weights in '{path}' do not match the model built from its config: '{k}' has shape "
+            f"{tuple(tensors[k].shape)} in the file but {tuple(own[k].shape)} in the model."
+        )
+    module.load_state_dict(tensors, strict=True)
+
+
+def save_model(model, path: str | os.PathLike, *, overwrite: bool = False, train_config=None) -> Path:
+    """Write ``config.json`` + ``model.safetensors`` to the run directory ``path``.
+
+    Refuses a non-empty folder unless ``overwrite``. The weights are written before the config, so a
+    crash in between leaves no config pointing at missing weights.
+    """
+    path = prepare_run_dir(path, overwrite=overwrite)
+    save_weights(model, path / WEIGHTS_FILE)
+    write_json(path / CONFIG_FILE, config_document(model, train_config=train_config or model.train_config))
+    return path
+
+
+def read_config(path: str | os.PathLike) -> dict:
+    """Read and check a run's ``config.json``."""
+    path = Path(path)
+    if not path.is_dir():
+        raise _checkpoint_error(f"'{path}' is not a run directory (no such folder). Train one with `vaekit train`.")
+    cfg_path = path / CONFIG_FILE
+    if not cfg_path.is_file():
+        raise _checkpoint_error(
+            f"'{path}' is not a run directory: it has no {CONFIG_FILE}. Train one with `vaekit train DATA --out {path}`."
+        )
+    try:
+        doc = read_json(cfg_path)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise _checkpoint_error(f"'{cfg_path}' is not valid JSON: {e}") from e
+    if not isinstance(doc, dict) or "model" not in doc or "class_name" not in doc:
+        raise _checkpoint_error(f"'{cfg_path}' is not a vaekit config (missing 'class_name' or 'model').")
+    if doc.get("format_version", 0) > FORMAT_VERSION:
+        raise _checkpoint_error(
+            f"'{cfg_path}' has format_version {doc.get('format_version')}, newer than this vaekit understands "
+            f"({FORMAT_VERSION}); upgrade vaekit."
+        )
+    return doc
+
+
+def build_from_config(doc: dict, where: str = "config.json"):
+    """Rebuild an untrained model from a ``config.json`` document."""
+    from .config import DataSpec, ModelConfig, TrainConfig
+    from .errors import ConfigError
+    from .model import VAE, Autoencoder
+
+    classes = {"VAE": VAE, "Autoencoder": Autoencoder}
+    name = doc["class_name"]
+    if name not in classes:
+        raise _checkpoint_error(f"{where}: unknown class_name '{name}'; expected one of {sorted(classes)}.")
+    try:
+        model_cfg = ModelConfig.from_dict(doc["model"], where=f"{where} (model section)")
+        spec = None if doc.get("data") is None else DataSpec.from_dict(doc["data"], where=f"{where} (data section)")
+        train = None if doc.get("train") is None else TrainConfig.from_dict(doc["train"], where=f"{where} (train section)")
+    except ConfigError as e:
+        raise _checkpoint_error(str(e)) from e
+    model = classes[name](model_cfg, data_spec=spec)
+    model.train_config = train
+    return model
+
+
+def load(path: str | os.PathLike, *, weights: str = WEIGHTS_FILE):
+    """Load a trained model from a run directory: rebuild from ``config.json``, load weights strictly.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The run directory written by :func:`vaekit.fit` (with ``out=``) or ``model.save``.
+    weights : str
+        Weight file inside the run (``checkpoint/model.safetensors`` for the latest epoch).
+
+    Returns
+    -------
+    VAE or Autoencoder, in eval mode.
+
+    Raises
+    ------
+    CheckpointError
+        Not a run directory, corrupt files, or weights that do not match the config.
+    """
+    path = Path(path)
+    doc = read_config(path)
+    model = build_from_config(doc, str(path / CONFIG_FILE))
+    load_state(model, path / weights)
+    metrics = path / METRICS_FILE
+    model.run_dir = path
+    model.metrics_path = metrics if metrics.is_file() else None
+    return model.eval()

@@ -1,0 +1,238 @@
+"""Likelihood families p(x|z): decoder parameters -> a ``torch.distributions`` object over one example.
+
+Every family maps decoder output of shape ``(..., n_params, *data_shape)`` to a distribution whose
+``batch_shape`` is ``(...)`` and whose ``event_shape`` is ``data_shape``, so ``log_prob(x)`` is already
+summed over data dimensions. Discrete families (``discrete = True``) give log-probabilities of the
+actual 8-bit or binary values, so ``-log p(x) / (D log 2)`` is an honest bits/dim.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.distributions import Bernoulli, Distribution, Independent, Normal, constraints
+
+from .config import ModelConfig
+
+__all__ = [
+    "Likelihood",
+    "BernoulliLikelihood",
+    "GaussianLikelihood",
+    "DiscretizedLogisticLikelihood",
+    "Categorical256Likelihood",
+    "DiscretizedLogistic",
+    "QuantizedCategorical",
+    "build_likelihood",
+]
+
+
+class Likelihood(nn.Module):
+    """Base class: a family of distributions over one example, parameterised by the decoder.
+
+    Attributes
+    ----------
+    n_params : int
+        Decoder outputs per data entry.
+    discrete : bool
+        Whether ``log_prob`` is a log-probability mass (honest bits/dim) rather than a density.
+    """
+
+    n_params: int = 1
+    discrete: bool = False
+
+    def __init__(self, data_shape: tuple[int, ...]):
+        super().__init__()
+        self.data_shape = tuple(data_shape)
+
+    def forward(self, params: torch.Tensor) -> Distribution:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def sample(self, dist: Distribution, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Draw x ~ dist with an explicit ``generator`` (torch.distributions cannot take one)."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def _independent(self, base: Distribution) -> Distribution:
+        return Independent(base, len(self.data_shape))
+
+
+class BernoulliLikelihood(Likelihood):
+    """Bernoulli per entry with logits from the decoder; for binary or [0, 1] data.
+
+    ``log_prob`` of a fractional x is the negative binary cross-entropy (the common practice for
+    grey-level images); it is a true log-probability only for binary x.
+    """
+
+    n_params = 1
+    discrete = True
+
+    def forward(self, params: torch.Tensor) -> Distribution:
+        # validate_args=False: grey-level x in [0, 1] is allowed (cross-entropy), not only {0, 1}.
+        logits = params.select(-len(self.data_shape) - 1, 0)
+        return self._independent(Bernoulli(logits=logits, validate_args=False))
+
+    def sample(self, dist, generator=None):
+        probs = dist.base_dist.probs
+        return (torch.rand(probs.shape, generator=generator, device=probs.device) < probs).to(probs.dtype)
+
+
+class GaussianLikelihood(Likelihood):
+    """Normal per entry: mean from the decoder, a learned standard deviation per feature.
+
+    The per-feature log-scale is a free parameter (not a function of z), floored at exp(-7) so a
+    constant feature cannot drive the density to infinity.
+    """
+
+    n_params = 1
+    discrete = False
+    min_log_scale = -7.0
+
+    def __init__(self, data_shape):
+        super().__init__(data_shape)
+        self.log_scale = nn.Parameter(torch.zeros(self.data_shape))
+
+    def forward(self, params):
+        mean = params.select(-len(self.data_shape) - 1, 0)
+        scale = self.log_scale.clamp(min=self.min_log_scale).exp().expand_as(mean)
+        return self._independent(Normal(mean, scale, validate_args=False))
+
+    def sample(self, dist, generator=None):
+        base = dist.base_dist
+        return base.loc + base.scale * torch.randn(base.loc.shape, generator=generator, device=base.loc.device)
+
+
+class DiscretizedLogistic(Distribution):
+    """Logistic distribution discretised to ``levels`` equally spaced values in [0, 1].
+
+    The edge bins take the remaining tail mass, so probabilities sum to one over the grid
+    (Salimans et al. 2017, PixelCNN++, eq. 2, with one mixture component).
+
+    Parameters
+    ----------
+    loc : Tensor
+        Location on the [-1, 1] scale (x = 0 maps to -1, x = 1 to +1).
+    log_scale : Tensor
+        Log of the logistic scale on the [-1, 1] scale.
+    levels : int
+        Number of values (256 for 8-bit data).
+    """
+
+    arg_constraints = {"loc": constraints.real, "log_scale": constraints.real}
+    support = constraints.unit_interval
+    has_rsample = False
+
+    def __init__(self, loc, log_scale, levels: int = 256, validate_args=False):
+        self.loc, self.log_scale, self.levels = loc, log_scale.clamp(min=-7.0), levels
+        super().__init__(loc.shape, validate_args=validate_args)
+
+    def log_prob(self, value):
+        half_bin = 1.0 / (self.levels - 1)  # half the bin width on the [-1, 1] scale
+        k = torch.round(value * (self.levels - 1))  # integer level of each entry
+        centered = (2 * value - 1) - self.loc
+        inv_s = torch.exp(-self.log_scale)
+        plus_in = inv_s * (centered + half_bin)
+        min_in = inv_s * (centered - half_bin)
+        log_cdf_plus = plus_in - F.softplus(plus_in)  # log sigmoid(plus_in): mass of the lowest bin
+        log_one_minus_cdf_min = -F.softplus(min_in)  # log (1 - sigmoid(min_in)): mass of the top bin
+        cdf_delta = torch.sigmoid(plus_in) - torch.sigmoid(min_in)
+        mid_in = inv_s * centered
+        # When the bin mass underflows, use density * bin width (PixelCNN++ fallback).
+        log_pdf_mid = mid_in - self.log_scale - 2.0 * F.softplus(mid_in) + math.log(2 * half_bin)
+        inner = torch.where(cdf_delta > 1e-5, torch.log(cdf_delta.clamp(min=1e-12)), log_pdf_mid)
+        return torch.where(k <= 0, log_cdf_plus, torch.where(k >= self.levels - 1, log_one_minus_cdf_min, inner))
+
+    @property
+    def mean(self):
+        # The mean of the discretised variable, up to the (tiny) effect of the edge bins.
+        return ((self.loc.clamp(-1, 1) + 1) / 2)
+
+    def draw(self, generator=None):
+        u = torch.rand(self.loc.shape, generator=generator, device=self.loc.device).clamp(1e-5, 1 - 1e-5)
+        x = self.loc + torch.exp(self.log_scale) * (torch.log(u) - torch.log1p(-u))  # logistic inverse CDF
+        x01 = ((x + 1) / 2).clamp(0, 1)
+        return torch.round(x01 * (self.levels - 1)) / (self.levels - 1)
+
+    def sample(self, sample_shape=torch.Size()):
+        with torch.no_grad():
+            return self.expand(torch.Size(sample_shape) + self.batch_shape).draw()
+
+    def expand(self, batch_shape, _instance=None):
+        return DiscretizedLogistic(self.loc.expand(batch_shape), self.log_scale.expand(batch_shape), self.levels)
+
+
+class QuantizedCategorical(Distribution):
+    """A categorical over ``levels`` values k / (levels - 1) in [0, 1] (van den Oord et al. 2016)."""
+
+    arg_constraints = {"logits": constraints.real}
+    support = constraints.unit_interval
+    has_rsample = False
+
+    def __init__(self, logits, validate_args=False):
+        # logits: (..., levels) with the level axis last.
+        self.logits = logits - logits.logsumexp(-1, keepdim=True)
+        self.levels = logits.shape[-1]
+        super().__init__(logits.shape[:-1], validate_args=validate_args)
+
+    def log_prob(self, value):
+        k = torch.round(value * (self.levels - 1)).long().clamp(0, self.levels - 1)
+        return self.logits.gather(-1, k.unsqueeze(-1)).squeeze(-1)
+
+    @property
+    def mean(self):
+        grid = torch.linspace(0, 1, self.levels, device=self.logits.device, dtype=self.logits.dtype)
+        return (self.logits.exp() * grid).sum(-1)
+
+    def draw(self, generator=None):
+        probs = self.logits.exp().reshape(-1, self.levels)
+        k = torch.multinomial(probs, 1, generator=generator).view(self.batch_shape)
+        return k.to(self.logits.dtype) / (self.levels - 1)
+
+    def sample(self, sample_shape=torch.Size()):
+        if sample_shape != torch.Size():
+            raise NotImplementedError("QuantizedCategorical.sample supports only sample_shape=()")
+        with torch.no_grad():
+            return self.draw()
+
+
+class DiscretizedLogisticLikelihood(Likelihood):
+    """Discretized logistic per entry over 256 levels (8-bit images); decoder gives location and log-scale."""
+
+    n_params = 2
+    discrete = True
+    levels = 256
+
+    def forward(self, params):
+        axis = -len(self.data_shape) - 1
+        return self._independent(DiscretizedLogistic(params.select(axis, 0), params.select(axis, 1), self.levels))
+
+    def sample(self, dist, generator=None):
+        return dist.base_dist.draw(generator)
+
+
+class Categorical256Likelihood(Likelihood):
+    """A 256-way categorical per entry (8-bit images); decoder gives 256 logits per entry."""
+
+    n_params = 256
+    discrete = True
+
+    def forward(self, params):
+        axis = -len(self.data_shape) - 1
+        return self._independent(QuantizedCategorical(params.movedim(axis, -1)))
+
+    def sample(self, dist, generator=None):
+        return dist.base_dist.draw(generator)
+
+
+_FAMILIES = {
+    "bernoulli": BernoulliLikelihood,
+    "gaussian": GaussianLikelihood,
+    "discretized_logistic": DiscretizedLogisticLikelihood,
+    "categorical256": Categorical256Likelihood,
+}
+
+
+def build_likelihood(config: ModelConfig) -> Likelihood:
+    """The likelihood family named by ``config.likelihood``."""
+    return _FAMILIES[config.likelihood](config.data_shape)

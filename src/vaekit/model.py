@@ -1,0 +1,444 @@
+"""The composed VAE (encoder + prior + decoder + likelihood) and the deterministic Autoencoder.
+
+Tensors in, distributions and :class:`Objective` out: no I/O, no optimiser, no numpy here.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+from torch.distributions import Distribution, Independent, Normal, constraints
+
+from .config import DataSpec, ModelConfig
+from .errors import ConfigError, DataError
+from .likelihoods import build_likelihood
+from .nets import build_decoder, build_encoder
+from .priors import build_prior
+
+__all__ = ["Objective", "VAE", "Autoencoder", "PointMass", "default_config"]
+
+
+@dataclass(frozen=True)
+class Objective:
+    """A training objective with its per-sample terms.
+
+    Attributes
+    ----------
+    loss : Tensor of shape ()
+        The scalar to minimise (mean over the batch; includes beta, KL warm-up and free bits).
+    reconstruction_nll : Tensor of shape (batch,)
+        -E_q[log p(x|z)] per example (a single-sample estimate).
+    kl : Tensor of shape (batch,)
+        KL(q(z|x) || p(z)) per example (closed form when the prior allows it), without any weighting.
+    extra : dict
+        Further per-sample terms, e.g. ``"iwae_bound"`` when training with ``iwae_k > 1``.
+    """
+
+    loss: torch.Tensor
+    reconstruction_nll: torch.Tensor
+    kl: torch.Tensor
+    extra: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    @property
+    def neg_elbo(self) -> torch.Tensor:
+        """reconstruction_nll + kl per example: shape (batch,)."""
+        return self.reconstruction_nll + self.kl
+
+
+class PointMass(Distribution):
+    """A degenerate distribution at ``loc`` (the autoencoder's 'posterior'), event shape (latent_dim,)."""
+
+    arg_constraints = {"loc": constraints.real}
+    support = constraints.real_vector
+    has_rsample = True
+
+    def __init__(self, loc: torch.Tensor):
+        self.loc = loc
+        super().__init__(loc.shape[:-1], loc.shape[-1:], validate_args=False)
+
+    @property
+    def mean(self):
+        return self.loc
+
+    @property
+    def stddev(self):
+        return torch.zeros_like(self.loc)
+
+    def rsample(self, sample_shape=torch.Size()):
+        return self.loc.expand(torch.Size(sample_shape) + self.loc.shape)
+
+
+def default_config(spec: DataSpec, **overrides: Any) -> ModelConfig:
+    """The preset vaekit picks for data described by ``spec``; ``overrides`` win.
+
+    * grey-level images: MLP 512-256, latent 32, Bernoulli (intensities as probabilities; train with
+      ``binarize="dynamic"`` for an honest binary likelihood);
+    * colour images: conv encoder/decoder, latent 64, discretized logistic (honest bits/dim on 8-bit data);
+    * tables and vectors: MLP sized to the input, Gaussian with learned per-feature variance.
+    """
+    shape = tuple(spec.shape)
+    if spec.kind == "image":
+        if shape[0] == 1:
+            base = dict(net="mlp", hidden_dims=(512, 256), latent_dim=32, likelihood="bernoulli")
+        else:
+            base = dict(net="conv", conv_channels=(32, 64, 128), latent_dim=64, likelihood="discretized_logistic")
+    else:
+        d = math.prod(shape)
+        width = int(min(512, max(64, 2 ** math.ceil(math.log2(max(d, 2) * 4)))))
+        base = dict(net="mlp", hidden_dims=(width, width // 2), latent_dim=int(min(16, max(2, d // 2))),
+                    likelihood="gaussian")
+    base.update(overrides)
+    return ModelConfig(data_shape=shape, **base)
+
+
+class VAE(nn.Module):
+    """A variational autoencoder composed of encoder, prior, decoder and likelihood.
+
+    The encoder gives q(z|x) = N(mu, diag(sigma^2)); z = mu + sigma * eps (reparameterisation,
+    Kingma & Welling 2014); the decoder gives the parameters of p(x|z). Training minimises
+    reconstruction NLL + beta * KL(q(z|x) || p(z)), or the IWAE bound when ``iwae_k > 1``.
+
+    Parameters
+    ----------
+    config : ModelConfig
+        Architecture and objective.
+    data_spec : DataSpec or None
+        What the model is trained on (kept with the model so new inputs are preprocessed the same way).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from vaekit.config import ModelConfig
+    >>> model = VAE(ModelConfig(data_shape=(6,), latent_dim=2, hidden_dims=(8,), likelihood="gaussian"))
+    >>> q = model.encode(torch.randn(5, 6))
+    >>> q.batch_shape, q.event_shape
+    (torch.Size([5]), torch.Size([2]))
+    >>> model.decode(q.mean).log_prob(torch.randn(5, 6)).shape
+    torch.Size([5])
+    """
+
+    #: decoder-side posterior parameters per latent dimension (mean and log-variance)
+    _posterior_params = 2
+
+    def __init__(self, config: ModelConfig, *, data_spec: DataSpec | None = None):
+        super().__init__()
+        if not isinstance(config, ModelConfig):
+            raise ConfigError(f"The 'config' parameter of {type(self).__name__} must be a ModelConfig. "
+                              f"Got {type(config).__name__} instead.")
+        self.config = config
+        self.data_spec = data_spec
+        self.train_config = None  # set by fit
+        self.encoder = build_encoder(config, self._posterior_params * config.latent_dim)
+        self.likelihood = build_likelihood(config)
+        self.decoder = build_decoder(config, self.likelihood.n_params)
+        self.prior = build_prior(config)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def for_data(cls, data, **overrides: Any) -> "VAE":
+        """Build a model whose nets and likelihood suit ``data`` (a Dataset or DataSpec).
+
+        Parameters
+        ----------
+        data : Dataset or DataSpec
+        **overrides
+            Any :class:`~vaekit.config.ModelConfig` field, e.g. ``latent_dim=16``.
+        """
+        spec = data if isinstance(data, DataSpec) else getattr(data, "spec", None)
+        if spec is None:
+            raise ConfigError(f"{cls.__name__}.for_data expects a vaekit Dataset or DataSpec; "
+                              f"got {type(data).__name__}. Use vaekit.datasets.from_array(x) first.")
+        return cls(default_config(spec, **overrides), data_spec=spec)
+
+    @property
+    def latent_dim(self) -> int:
+        return self.config.latent_dim
+
+    @property
+    def data_shape(self) -> tuple[int, ...]:
+        return self.config.data_shape
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def initialize(self, seed: int) -> "VAE":
+        """Re-draw every layer's initial weights from ``seed`` (the global RNG is left untouched)."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            for m in self.modules():
+                if m is not self and hasattr(m, "reset_parameters"):
+                    m.reset_parameters()
+        if hasattr(self.likelihood, "log_scale"):
+            with torch.no_grad():
+                self.likelihood.log_scale.zero_()
+        return self
+
+    def extra_repr(self) -> str:
+        c = self.config
+        return f"data_shape={c.data_shape}, latent_dim={c.latent_dim}, net={c.net!r}, likelihood={c.likelihood!r}"
+
+    def _check_x(self, x: torch.Tensor) -> torch.Tensor:
+        """Accept (batch, *data_shape), or flat (batch, prod(data_shape)); else a clear DataError."""
+        if not isinstance(x, torch.Tensor):
+            raise DataError(f"x must be a torch.Tensor of shape (batch, {', '.join(map(str, self.data_shape))}); "
+                            f"got {type(x).__name__}.")
+        if tuple(x.shape[1:]) == self.data_shape:
+            return x
+        if x.dim() == 2 and x.shape[1] == math.prod(self.data_shape):
+            return x.view(x.shape[0], *self.data_shape)
+        raise DataError(f"x has shape {tuple(x.shape)}, but {type(self).__name__} expects "
+                        f"(batch, {', '.join(map(str, self.data_shape))}).")
+
+    # ------------------------------------------------------------------ the two distributions
+    def encode(self, x: torch.Tensor) -> Distribution:
+        """q(z|x): a distribution with batch shape (batch,) and event shape (latent_dim,).
+
+        Parameters
+        ----------
+        x : Tensor of shape (batch, *data_shape)
+        """
+        h = self.encoder(self._check_x(x))  # (batch, 2 * latent_dim)
+        mu, logvar = h.chunk(2, dim=-1)
+        logvar = logvar.clamp(self.config.logvar_min, self.config.logvar_max)
+        return Independent(Normal(mu, torch.exp(0.5 * logvar), validate_args=False), 1)
+
+    def decode(self, z: torch.Tensor) -> Distribution:
+        """p(x|z): batch shape ``z.shape[:-1]``, event shape ``data_shape``; ``log_prob(x)`` sums over data dims.
+
+        Parameters
+        ----------
+        z : Tensor of shape (..., latent_dim)
+        """
+        return self.likelihood(self.decoder(z))
+
+    @staticmethod
+    def _rsample(q: Distribution, n: int | None, generator: torch.Generator | None) -> torch.Tensor:
+        """z = mu + sigma * eps with eps from ``generator``: (batch, latent) or (n, batch, latent)."""
+        base = q.base_dist if isinstance(q, Independent) else q
+        if isinstance(q, PointMass):
+            return q.rsample(() if n is None else (n,))
+        shape = base.loc.shape if n is None else (n, *base.loc.shape)
+        eps = torch.randn(shape, generator=generator, device=base.loc.device, dtype=base.loc.dtype)
+        return base.loc + base.scale * eps
+
+    # ------------------------------------------------------------------ objectives
+    def objective(
+        self,
+        x: torch.Tensor,
+        *,
+        kl_weight: float | None = None,
+        target: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Objective:
+        """The training objective on a batch.
+
+        Parameters
+        ----------
+        x : Tensor of shape (batch, *data_shape)
+            Encoder input.
+        kl_weight : float or None
+            Weight of the KL term; defaults to ``config.beta`` (the trainer passes beta times the warm-up factor).
+        target : Tensor of shape (batch, *data_shape) or None
+            What the likelihood scores (defaults to ``x``; a clean target when training a denoiser).
+        generator : torch.Generator or None
+            Source of the reparameterisation noise.
+        """
+        x = self._check_x(x)
+        target = x if target is None else self._check_x(target)
+        w = self.config.beta if kl_weight is None else kl_weight
+        q = self.encode(x)
+        k = self.config.iwae_k
+        if k > 1:
+            return self._iwae_objective(target, q, k, w, generator)
+        z = self._rsample(q, None, generator)  # (batch, latent_dim)
+        rec = -self.decode(z).log_prob(target)  # (batch,)  Kingma & Welling 2014, eq. 10, one sample
+        kl_dims = self.prior.kl_per_dim(q)  # (batch, latent_dim) or None
+        if kl_dims is None:
+            kl = q.log_prob(z) - self.prior.log_prob(z)  # single-sample Monte Carlo KL
+            kl_term = kl.mean()
+        else:
+            kl = kl_dims.sum(-1)
+            if self.config.free_bits > 0:
+                # Free bits (Kingma et al. 2016, eq. 15): no pressure on a dimension below lambda nats.
+                kl_term = kl_dims.mean(0).clamp(min=self.config.free_bits).sum()
+            else:
+                kl_term = kl.mean()
+        loss = rec.mean() + w * kl_term
+        return Objective(loss=loss, reconstruction_nll=rec, kl=kl)
+
+    def _log_weights(self, x: torch.Tensor, q: Distribution, z: torch.Tensor, kl_weight: float = 1.0):
+        """log p(x|z) and kl_weight * (log p(z) - log q(z|x)) for z of shape (k, batch, latent_dim)."""
+        log_px = self.decode(z).log_prob(x.expand(z.shape[0], *x.shape))  # (k, batch)
+        log_ratio = self.prior.log_prob(z) - q.log_prob(z)  # (k, batch)
+        return log_px, kl_weight * log_ratio
+
+    def _iwae_objective(self, x, q, k, w, generator) -> Objective:
+        z = self._rsample(q, k, generator)  # (k, batch, latent_dim)
+        log_px, log_ratio = self._log_weights(x, q, z, w)
+        # IWAE bound (Burda et al. 2016, eq. 8): log (1/k) sum_i w_i
+        bound = torch.logsumexp(log_px + log_ratio, dim=0) - math.log(k)  # (batch,)
+        kl_dims = self.prior.kl_per_dim(q)
+        kl = kl_dims.sum(-1) if kl_dims is not None else -log_ratio.mean(0) / max(w, 1e-12)
+        return Objective(loss=-bound.mean(), reconstruction_nll=-log_px.mean(0), kl=kl,
+                         extra={"iwae_bound": bound})
+
+    def elbo(self, x: torch.Tensor, *, generator: torch.Generator | None = None, n_samples: int = 1) -> torch.Tensor:
+        """The evidence lower bound per example, averaged over ``n_samples`` draws of z: shape (batch,).
+
+        Uses the closed-form KL when the prior allows it (lower-variance than the Monte Carlo ELBO).
+        """
+        x = self._check_x(x)
+        q = self.encode(x)
+        z = self._rsample(q, n_samples, generator)  # (n, batch, latent)
+        log_px = self.decode(z).log_prob(x.expand(n_samples, *x.shape)).mean(0)  # (batch,)
+        kl_dims = self.prior.kl_per_dim(q)
+        kl = kl_dims.sum(-1) if kl_dims is not None else (q.log_prob(z) - self.prior.log_prob(z)).mean(0)
+        return log_px - kl
+
+    def iwae(
+        self, x: torch.Tensor, k: int, *, generator: torch.Generator | None = None, max_elements: int = 2**25
+    ) -> torch.Tensor:
+        """The IWAE bound log (1/k) sum_i p(x, z_i) / q(z_i|x) per example: shape (batch,).
+
+        Computed in chunks of importance samples so that at most about ``max_elements`` decoder
+        outputs exist at once; memory does not grow with ``k``. ``iwae(x, 1)`` is the Monte Carlo ELBO.
+        """
+        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+            raise ConfigError(f"The 'k' parameter of {type(self).__name__}.iwae must be an int >= 1. Got {k!r} instead.")
+        x = self._check_x(x)
+        q = self.encode(x)
+        per_sample = x.shape[0] * math.prod(self.data_shape) * self.likelihood.n_params
+        chunk = max(1, min(k, max_elements // max(per_sample, 1)))
+        total = None
+        done = 0
+        while done < k:
+            c = min(chunk, k - done)
+            z = self._rsample(q, c, generator)  # (c, batch, latent)
+            log_px, log_ratio = self._log_weights(x, q, z)
+            part = torch.logsumexp(log_px + log_ratio, dim=0)  # (batch,)
+            # running log-sum-exp over chunks keeps the estimate exact in k
+            total = part if total is None else torch.logaddexp(total, part)
+            done += c
+        return total - math.log(k)
+
+    @torch.no_grad()
+    def log_likelihood(
+        self, x: torch.Tensor, k: int = 1000, *, generator: torch.Generator | None = None, max_elements: int = 2**25
+    ) -> torch.Tensor:
+        """Importance-sampled estimate of log p(x) per example (the IWAE bound with ``k`` samples): (batch,).
+
+        A lower bound in expectation that tightens as ``k`` grows (Burda et al. 2016, Thm. 1).
+        """
+        return self.iwae(x, k, generator=generator, max_elements=max_elements)
+
+    # ------------------------------------------------------------------ verbs
+    @torch.no_grad()
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Posterior means E[z|x]: (batch, *data_shape) -> (batch, latent_dim)."""
+        return self.encode(x).mean
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor, *, sample_latent: bool = False,
+                    generator: torch.Generator | None = None) -> torch.Tensor:
+        """Decoder mean at the posterior mean (or at a posterior draw): (batch, *data_shape)."""
+        q = self.encode(x)
+        z = self._rsample(q, None, generator) if sample_latent else q.mean
+        return self.decode(z).mean
+
+    @torch.no_grad()
+    def sample(
+        self, n: int, *, generator: torch.Generator | None = None, temperature: float = 1.0, mean: bool = True
+    ) -> torch.Tensor:
+        """Generate ``n`` examples: z ~ p(z) (scaled by ``temperature``), then the decoder mean
+        (``mean=True``, the usual picture) or a draw x ~ p(x|z). Shape (n, *data_shape)."""
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise ConfigError(f"The 'n' parameter of {type(self).__name__}.sample must be an int >= 1. Got {n!r} instead.")
+        if not (isinstance(temperature, (int, float)) and temperature >= 0):
+            raise ConfigError(f"The 'temperature' parameter of {type(self).__name__}.sample must be a float >= 0. "
+                              f"Got {temperature!r} instead.")
+        z = self.prior.sample(n, generator=generator, temperature=float(temperature))
+        p = self.decode(z)
+        return p.mean if mean else self.likelihood.sample(p, generator)
+
+    @torch.no_grad()
+    def interpolate(self, a: torch.Tensor, b: torch.Tensor, steps: int = 8, *, spherical: bool = False) -> torch.Tensor:
+        """Decode ``steps`` points between the posterior means of ``a`` and ``b`` (single examples).
+
+        Parameters
+        ----------
+        a, b : Tensor of shape data_shape or (1, *data_shape)
+        steps : int
+            Number of points including both ends.
+        spherical : bool
+            Slerp instead of a straight line (White 2016), which keeps points at typical prior radius.
+
+        Returns
+        -------
+        Tensor of shape (steps, *data_shape)
+        """
+        if not isinstance(steps, int) or steps < 2:
+            raise ConfigError(f"The 'steps' parameter of {type(self).__name__}.interpolate must be an int >= 2. "
+                              f"Got {steps!r} instead.")
+        za = self.embed(a.reshape(1, *self.data_shape))[0]
+        zb = self.embed(b.reshape(1, *self.data_shape))[0]
+        return self.decode(interpolate_latents(za, zb, steps, spherical=spherical)).mean
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path, *, overwrite: bool = False) -> None:
+        """Write ``config.json`` and ``model.safetensors`` into the run directory ``path``."""
+        from .io import save_model
+
+        save_model(self, path, overwrite=overwrite)
+
+
+def interpolate_latents(za: torch.Tensor, zb: torch.Tensor, steps: int, *, spherical: bool = False) -> torch.Tensor:
+    """Points from ``za`` to ``zb`` (both (latent_dim,)): linear or spherical; shape (steps, latent_dim)."""
+    t = torch.linspace(0, 1, steps, dtype=za.dtype, device=za.device)[:, None]  # (steps, 1)
+    if not spherical:
+        return (1 - t) * za + t * zb
+    na, nb = za.norm(), zb.norm()
+    cos = torch.dot(za / na.clamp(min=1e-8), zb / nb.clamp(min=1e-8)).clamp(-1, 1)
+    omega = torch.arccos(cos)
+    if omega.abs() < 1e-4:  # nearly parallel: slerp degenerates to lerp
+        return (1 - t) * za + t * zb
+    return (torch.sin((1 - t) * omega) * za + torch.sin(t * omega) * zb) / torch.sin(omega)
+
+
+class Autoencoder(VAE):
+    """The deterministic baseline: same nets, likelihood, trainer and save/load, but z = encoder(x).
+
+    It minimises the reconstruction NLL only, so nothing ties its codes to p(z): decoding z ~ N(0, I)
+    (``sample``) shows what the probabilistic latent space of a VAE buys. It has no ELBO or likelihood.
+    """
+
+    _posterior_params = 1
+
+    def encode(self, x):
+        """A point mass at the code encoder(x): batch shape (batch,), event shape (latent_dim,)."""
+        return PointMass(self.encoder(self._check_x(x)))
+
+    def objective(self, x, *, kl_weight=None, target=None, generator=None) -> Objective:
+        x = self._check_x(x)
+        target = x if target is None else self._check_x(target)
+        rec = -self.decode(self.encoder(x)).log_prob(target)  # (batch,)
+        return Objective(loss=rec.mean(), reconstruction_nll=rec, kl=torch.zeros_like(rec))
+
+    def _no_likelihood(self, name):
+        return ConfigError(
+            f"An Autoencoder has no posterior or prior density, so '{name}' is undefined. "
+            f"Train a VAE (drop --autoencoder) for ELBO and likelihood estimates."
+        )
+
+    def elbo(self, x, *, generator=None, n_samples=1):
+        raise self._no_likelihood("elbo")
+
+    def iwae(self, x, k, *, generator=None, max_elements=2**25):
+        raise self._no_likelihood("iwae")
+
+    def log_likelihood(self, x, k=1000, *, generator=None, max_elements=2**25):
+        raise self._no_likelihood("log_likelihood")
