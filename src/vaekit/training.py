@@ -318,6 +318,10 @@ def fit(
 
         callbacks.append(RichProgress())
 
+    if cfg.binarize == "dynamic" and data.in_memory:
+        lo, hi = float(data.x.min()), float(data.x.max())
+        if lo < 0 or hi > 1:
+            raise DataError(f"binarize='dynamic' needs values in [0, 1]; dataset '{data.name}' spans [{lo:.3g}, {hi:.3g}].")
     # ---- data: seeded validation split; a fixed binarisation of the validation set
     if validation_data is None and cfg.val_fraction > 0:
         train, val = data.split(cfg.val_fraction, seed=cfg.seed)
@@ -326,10 +330,6 @@ def fit(
     if val is not None and cfg.binarize == "dynamic":
         g = torch.Generator().manual_seed(cfg.seed + 1)
         val = Dataset(torch.bernoulli(val.get(slice(None)), generator=g), val.y, val.spec, val.description)
-    if cfg.binarize == "dynamic" and data.in_memory:
-        lo, hi = float(data.x.min()), float(data.x.max())
-        if lo < 0 or hi > 1:
-            raise DataError(f"binarize='dynamic' needs values in [0, 1]; dataset '{data.name}' spans [{lo:.3g}, {hi:.3g}].")
 
     steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
     total_steps = steps_per_epoch * cfg.epochs
@@ -397,7 +397,7 @@ def fit(
                                  obj.kl.detach().double().sum()]).cpu()
             n_seen += b
             for cb in callbacks:
-                cb.on_step_end(state, float(obj.loss))
+                cb.on_step_end(state, float(obj.loss.detach()))
         state.epoch = epoch + 1
         train_loss, train_rec, train_kl = (sums / max(n_seen, 1)).tolist()
         row = {"epoch": epoch + 1, "step": state.step, "lr": lr, "kl_weight": w,
