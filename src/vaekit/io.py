@@ -17,6 +17,13 @@ from typing import IO, Any, Callable, Iterator
 __all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "write_json", "read_json"]
 
 
+def _umask_mode() -> int:
+    """The mode a plain ``open(path, "w")`` would give (mkstemp's files are 0600 otherwise)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     """Open a temporary file beside ``path``; on success move it over ``path``, on error delete it.
@@ -34,6 +41,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, _umask_mode())
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": ""})) as f:
             yield f
             f.flush()
@@ -64,6 +72,7 @@ def atomic_save(path: str | os.PathLike, save: Callable[[str], Any]) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix or ".tmp", dir=path.parent)
     os.close(fd)
     try:
+        os.chmod(tmp, _umask_mode())
         save(tmp)
         os.replace(tmp, path)
     except BaseException:
