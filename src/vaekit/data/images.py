@@ -1,0 +1,128 @@
+"""Folders of image files: flat (no labels) or one sub-folder per class (labels = sorted folder names)."""
+
+from __future__ import annotations
+
+import collections
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..config import DataSpec
+from ..errors import DataError
+from ._common import encode_labels, make_dataset
+from ._dataset import Dataset
+
+__all__ = ["IMAGE_SUFFIXES", "load_image_folder", "pil_to_array"]
+
+logger = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+_GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
+
+
+def _images_in(folder: Path) -> list[Path]:
+    return sorted(
+        p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+    )
+
+
+def _read_error(path: Path, e: Exception) -> DataError:
+    return DataError(f"Image file '{path}' could not be read: {e}")
+
+
+def pil_to_array(image: Any, mode: str, hw: tuple[int, int]) -> np.ndarray:
+    """A Pillow image as uint8 ``(H, W, C)`` in ``mode`` ("L" or "RGB"), resized to ``hw`` = (height, width)."""
+    from PIL import Image
+
+    image = image.convert(mode)
+    if image.size != (hw[1], hw[0]):  # Pillow sizes are (width, height)
+        image = image.resize((hw[1], hw[0]), Image.Resampling.BILINEAR)
+    arr = np.asarray(image, dtype=np.uint8)
+    return arr[:, :, None] if arr.ndim == 2 else arr
+
+
+def load_image_folder(
+    folder: Path,
+    *,
+    name: str,
+    mode: str | None = None,
+    hw: tuple[int, int] | None = None,
+    data_spec: DataSpec | None = None,
+) -> Dataset:
+    """Read every image in ``folder`` (and its class sub-folders) as (C, H, W) values in [0, 1].
+
+    Size defaults to the most common one in the folder (others are resized, with a warning); mode to
+    "L" when every image is grayscale, else "RGB". ``ids`` are the paths relative to ``folder``.
+    """
+    from PIL import Image
+
+    files: list[Path] = _images_in(folder)
+    classes: list[str] = []
+    labelled: list[tuple[Path, str]] = []
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        inside = _images_in(sub)
+        if inside:
+            classes.append(sub.name)
+            labelled += [(p, sub.name) for p in inside]
+    if files and labelled:
+        raise DataError(
+            f"Folder '{name}' has images both at its top level and in sub-folders ({', '.join(classes)}); "
+            f"put every image in a class sub-folder, or none."
+        )
+    if not files and not labelled:
+        raise DataError(
+            f"Folder '{name}' contains no images ({', '.join(IMAGE_SUFFIXES)}) and no IDX files; expected "
+            f"images at its top level or one sub-folder of images per class."
+        )
+    if labelled:
+        files = [p for p, _ in labelled]
+
+    # Pass 1: headers only (Pillow decodes lazily), to choose one size and mode for all.
+    sizes, gray = [], True
+    for p in files:
+        try:
+            with Image.open(p) as im:
+                sizes.append(im.size)
+                gray = gray and im.mode in _GRAY_MODES
+        except Exception as e:  # Pillow raises many types (UnidentifiedImageError, OSError, SyntaxError, ...)
+            raise _read_error(p, e) from e
+    if data_spec is not None and data_spec.kind == "image":
+        mode = data_spec.image_mode or ("L" if data_spec.shape[0] == 1 else "RGB")
+        hw = (data_spec.shape[1], data_spec.shape[2])
+    elif data_spec is not None:
+        raise DataError(f"Folder '{name}' holds images, but the model was trained on {data_spec.kind} data of shape {data_spec.shape}.")
+    if hw is None:
+        counts = collections.Counter(sizes)
+        (w, h), _ = counts.most_common(1)[0]
+        hw = (h, w)
+        if len(counts) > 1:
+            logger.warning(
+                "Images in %s have %d different sizes; resizing all to %dx%d (height x width), the most common. "
+                "Pass image_size to choose another.", name, len(counts), h, w,
+            )
+    mode = mode or ("L" if gray else "RGB")
+
+    # Pass 2: decode, convert and resize each image into one preallocated array.
+    out = np.empty((len(files), hw[0], hw[1], 1 if mode == "L" else 3), dtype=np.uint8)
+    for i, p in enumerate(files):
+        try:
+            with Image.open(p) as im:
+                out[i] = pil_to_array(im, mode, hw)
+        except Exception as e:
+            raise _read_error(p, e) from e
+    x = out.transpose(0, 3, 1, 2).astype(np.float32) / np.float32(255)
+    y, label_names = None, ()
+    if labelled:
+        known = data_spec.label_names if data_spec is not None else ()
+        y, label_names = encode_labels(
+            np.array([c for _, c in labelled], dtype=object), f"Class folders of '{name}'", known=known
+        )
+    fields = {"kind": "image", "shape": tuple(x.shape[1:]), "levels": 256, "image_mode": mode}
+    return make_dataset(
+        x, y, fields=fields, name=name, label_names=label_names, data_spec=data_spec,
+        ids=[p.relative_to(folder).as_posix() for p in files],
+        description=f"{name}: {len(x):,} images, {mode} {hw[0]}x{hw[1]}"
+        + (f", {len(classes)} classes" if classes else ""),
+    )

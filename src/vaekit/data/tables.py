@@ -1,0 +1,359 @@
+"""Tables (``.csv``, ``.parquet``, pandas DataFrames) -> standardised numeric + one-hot feature vectors.
+
+Feature layout, recorded in the :class:`~vaekit.config.DataSpec` so new data is encoded identically:
+first the numeric columns (in ``spec.numeric_columns`` order), each standardised with ``spec.mean`` and
+``spec.std``; then one block per categorical column (``spec.categorical_columns`` order) with one 0/1
+feature per category in ``spec.categories`` order, named ``"column=category"`` in ``spec.columns``.
+
+Numeric columns are the numeric dtypes (and text columns whose values all parse as numbers);
+categorical columns are text, ``category`` and ``bool`` columns. Constant numeric columns keep
+``std = 1`` so nothing is divided by zero.
+
+Row numbers in error messages count data rows from 1, the header not included: "row 1" is the first
+line under the header of a CSV file (line 2 of the file), and the first row of a DataFrame.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+
+from ..config import DataSpec
+from ..errors import DataError
+from ._common import as_numpy, encode_labels, make_dataset, prepare_array
+from ._dataset import Dataset
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["read_table", "table_to_dataset", "encode_table", "decode_table", "TABLE_SUFFIXES"]
+
+logger = logging.getLogger(__name__)
+
+TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq")
+
+
+def read_table(path: Path, name: str) -> "pd.DataFrame":
+    """Read a ``.csv`` / ``.tsv`` / ``.parquet`` file into a DataFrame, translating reader errors."""
+    import pandas as pd
+
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        try:
+            import pyarrow  # noqa: F401  (pandas' parquet engine)
+        except ImportError as e:
+            raise ImportError("Reading .parquet files needs pyarrow: pip install 'vaekit[parquet]'") from e
+        try:
+            return pd.read_parquet(path)
+        except (ValueError, OSError) as e:  # pyarrow.ArrowInvalid is a ValueError
+            raise DataError(f"File '{name}' could not be read as parquet: {e}") from e
+    try:
+        return pd.read_csv(path, sep="\t" if ".tsv" in path.name.lower() else ",")
+    except pd.errors.EmptyDataError as e:
+        raise DataError(f"File '{name}' is empty; expected a header row and data rows.") from e
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as e:
+        raise DataError(f"File '{name}' could not be read as CSV: {e}") from e
+
+
+# ---------------------------------------------------------------------------- column checks
+def _check_missing(s: "pd.Series", col: str, source: str) -> None:
+    missing = s.isna().to_numpy()
+    if missing.any():
+        count = int(missing.sum())
+        raise DataError(
+            f"Column '{col}' of {source} has {count} missing value{'s' if count != 1 else ''} "
+            f"(first in row {int(np.argmax(missing)) + 1}); fill or drop them first."
+        )
+
+
+def _first_non_number(s: "pd.Series") -> tuple[Any, int, float]:
+    """First value of text column ``s`` that does not parse as a number, its row, and the parsed share."""
+    import pandas as pd
+
+    present = np.flatnonzero(s.notna().to_numpy())
+    if len(present) == 0:
+        return None, 0, 0.0
+    values = s.iloc[present]
+    parsed = pd.to_numeric(values.astype(str), errors="coerce").notna().to_numpy()
+    if parsed.all():
+        return None, 0, 1.0
+    j = int(np.argmin(parsed))
+    return values.iloc[j], int(present[j]) + 1, float(parsed.mean())
+
+
+def _column_kind(s: "pd.Series", col: str, source: str) -> str:
+    """"numeric" or "categorical"; a mostly-numeric text column with stray words is an error."""
+    import pandas as pd
+
+    dtype = s.dtype
+    if isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(dtype):
+        return "categorical"
+    if pd.api.types.is_numeric_dtype(dtype):
+        return "numeric"
+    if pd.api.types.is_datetime64_any_dtype(dtype) or pd.api.types.is_timedelta64_dtype(dtype):
+        raise DataError(f"Column '{col}' of {source} holds dates or times ({dtype}); convert it to numbers or text first.")
+    value, row, share = _first_non_number(s)
+    if share == 1.0:
+        return "numeric"  # numbers stored as text
+    if share > 0.5:
+        raise DataError(f"Column '{col}' of {source} must be numeric; found {value!r} in row {row}.")
+    return "categorical"
+
+
+def _numeric(s: "pd.Series", col: str, source: str) -> np.ndarray:
+    """Values of a numeric column as float64; stray text, missing and infinite values are errors."""
+    import pandas as pd
+
+    if _column_kind(s, col, source) != "numeric":
+        value, row, share = _first_non_number(s)
+        if share < 1.0:
+            raise DataError(f"Column '{col}' of {source} must be numeric; found {value!r} in row {row}.")
+    _check_missing(s, col, source)
+    if not pd.api.types.is_numeric_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype):
+        s = pd.to_numeric(s.astype(str))  # numbers stored as text (or as categories)
+    v = np.asarray(s, dtype=np.float64)
+    bad = ~np.isfinite(v)
+    if bad.any():
+        raise DataError(f"Column '{col}' of {source} has an infinite value in row {int(np.argmax(bad)) + 1}.")
+    return v
+
+
+def _text(s: "pd.Series", col: str, source: str) -> np.ndarray:
+    _check_missing(s, col, source)
+    return np.asarray(s.astype(str).to_numpy(), dtype=object)
+
+
+def _frame(df: Any, source: str) -> "pd.DataFrame":
+    import pandas as pd
+
+    if not isinstance(df, pd.DataFrame):
+        raise DataError(f"{source} must be a pandas DataFrame; got {type(df).__name__}.")
+    if len(df) == 0:
+        raise DataError(f"{source} has no rows.")
+    names = [str(c) for c in df.columns]
+    if len(set(names)) != len(names):
+        dup = next(c for c in names if names.count(c) > 1)
+        raise DataError(f"{source} has two columns named '{dup}'; column names must be unique.")
+    if names != list(df.columns):
+        df = df.set_axis(names, axis=1)
+    return df
+
+
+def _require(df: "pd.DataFrame", cols: Sequence[str], source: str, trained: Sequence[str] | None = None) -> None:
+    for col in cols:
+        if col not in df.columns:
+            if trained is not None:
+                raise DataError(
+                    f"Column '{col}' is missing from {source}; the model was trained on columns: {', '.join(trained)}."
+                )
+            raise DataError(f"Column '{col}' is missing from {source}; its columns are: {', '.join(df.columns)}.")
+
+
+def _ids(df: "pd.DataFrame") -> list[str] | None:
+    import pandas as pd
+
+    if isinstance(df.index, pd.RangeIndex) and df.index.start == 0 and df.index.step == 1:
+        return None
+    return [str(i) for i in df.index]
+
+
+# ---------------------------------------------------------------------------- encode / decode
+def encode_table(df: "pd.DataFrame", spec: DataSpec, source: str = "the table") -> tuple[np.ndarray, np.ndarray | None]:
+    """Encode ``df`` exactly as the data ``spec`` was fitted on.
+
+    Parameters
+    ----------
+    df : DataFrame
+        Raw columns; extra columns are ignored, the label column is optional.
+    spec : DataSpec
+        A ``kind="table"`` spec.
+    source : str
+        How to name ``df`` in error messages.
+
+    Returns
+    -------
+    x : ndarray of shape (n, len(spec.columns)), float32
+    y : ndarray of shape (n,), int64, or None when ``df`` has no label column
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from vaekit.config import DataSpec
+    >>> spec = DataSpec(kind="table", shape=(3,), columns=("age", "color=blue", "color=red"),
+    ...                 numeric_columns=("age",), mean=(40.0,), std=(10.0,),
+    ...                 categorical_columns=("color",), categories=(("blue", "red"),))
+    >>> x, y = encode_table(pd.DataFrame({"age": [50, 30], "color": ["red", "blue"]}), spec)
+    >>> x.tolist()
+    [[1.0, 0.0, 1.0], [-1.0, 1.0, 0.0]]
+    """
+    df = _frame(df, source)
+    trained = spec.numeric_columns + spec.categorical_columns
+    _require(df, trained, source, trained)
+    n = len(df)
+    blocks = []
+    if spec.numeric_columns:
+        num = np.empty((n, len(spec.numeric_columns)), dtype=np.float64)
+        for j, col in enumerate(spec.numeric_columns):
+            num[:, j] = _numeric(df[col], col, source)
+        blocks.append((num - np.asarray(spec.mean)) / np.asarray(spec.std))
+    for col, cats in zip(spec.categorical_columns, spec.categories):
+        values = _text(df[col], col, source)
+        lookup = {c: i for i, c in enumerate(cats)}
+        codes = np.fromiter((lookup.get(v, -1) for v in values), dtype=np.int64, count=n)
+        if (codes < 0).any():
+            i = int(np.argmax(codes < 0))
+            raise DataError(
+                f"Column '{col}' of {source} has category {values[i]!r} in row {i + 1}, which the model was not "
+                f"trained on; known categories: {', '.join(cats)}."
+            )
+        blocks.append(np.eye(len(cats), dtype=np.float64)[codes])
+    x = np.concatenate(blocks, axis=1).astype(np.float32)
+    y = None
+    if spec.label_column is not None and spec.label_column in df.columns:
+        s = df[spec.label_column]
+        _check_missing(s, spec.label_column, source)
+        y, _ = encode_labels(s.to_numpy(), f"Column '{spec.label_column}' of {source}", known=spec.label_names)
+    return x, y
+
+
+def _fit_table(
+    df: "pd.DataFrame", source: str, name: str, features: Sequence[str], label_column: str | None
+) -> tuple[np.ndarray, np.ndarray | None, DataSpec]:
+    numeric, categorical = [], []
+    for col in features:
+        (numeric if _column_kind(df[col], col, source) == "numeric" else categorical).append(col)
+    n = len(df)
+    blocks, names = [], list(numeric)
+    mean = std = np.zeros(0)
+    if numeric:
+        num = np.stack([_numeric(df[c], c, source) for c in numeric], axis=1)  # (n, n_numeric)
+        mean, std = num.mean(axis=0), num.std(axis=0)
+        std[np.ptp(num, axis=0) == 0] = 1.0  # constant columns: centre them, never divide by zero
+        blocks.append((num - mean) / std)
+    categories = []
+    for col in categorical:
+        values = _text(df[col], col, source)
+        cats, codes = np.unique(values, return_inverse=True)
+        cats = tuple(str(c) for c in cats)
+        if len(cats) > 50 and len(cats) > n // 2:
+            logger.warning(
+                "Column %r of %s has %d distinct values in %d rows; one-hot encoding adds that many features. "
+                "Is it an id? Leave it out with columns=.", col, source, len(cats), n,
+            )
+        categories.append(cats)
+        names += [f"{col}={c}" for c in cats]
+        blocks.append(np.eye(len(cats), dtype=np.float64)[codes.reshape(-1)])
+    x = np.concatenate(blocks, axis=1).astype(np.float32)
+    y, label_names = None, ()
+    if label_column is not None:
+        s = df[label_column]
+        _check_missing(s, label_column, source)
+        y, label_names = encode_labels(s.to_numpy(), f"Column '{label_column}' of {source}")
+    spec = DataSpec(
+        kind="table", shape=(x.shape[1],), name=name, columns=tuple(names),
+        numeric_columns=tuple(numeric), mean=tuple(float(m) for m in mean), std=tuple(float(s) for s in std),
+        categorical_columns=tuple(categorical), categories=tuple(categories),
+        label_column=label_column, label_names=label_names,
+    )
+    return x, y, spec
+
+
+def table_to_dataset(
+    df: Any,
+    *,
+    source: str,
+    name: str,
+    label_column: str | None = None,
+    columns: Sequence[str] | None = None,
+    data_spec: DataSpec | None = None,
+) -> Dataset:
+    """Build a ``kind="table"`` Dataset from a DataFrame, fitting a spec or applying ``data_spec``.
+
+    Parameters
+    ----------
+    df : DataFrame
+    source : str
+        How to name the table in error messages (``"data.csv"``).
+    name : str
+        Name recorded in the spec.
+    label_column : str or None
+        Column holding labels (mapped to ints; names kept in ``spec.label_names``).
+    columns : sequence of str or None
+        Feature columns to use; default every column except the label column.
+    data_spec : DataSpec or None
+        Encode as this spec says (its columns, statistics and categories) instead of fitting.
+    """
+    df = _frame(df, source)
+    if isinstance(columns, str):
+        columns = [columns]
+    if data_spec is not None:
+        if data_spec.kind == "table":
+            if label_column is not None and label_column != data_spec.label_column:
+                data_spec = data_spec.replace(label_column=label_column)
+            x, y = encode_table(df, data_spec, source)
+            return make_dataset(x, y, fields={}, name=name, data_spec=data_spec, ids=_ids(df))
+        if data_spec.kind == "array":
+            feats = [c for c in (columns or df.columns) if c != label_column]
+            _require(df, feats, source)
+            arr = np.stack([_numeric(df[c], c, source) for c in feats], axis=1)  # (n, n_features)
+            x, fields = prepare_array(arr, source, data_spec=data_spec)
+            return make_dataset(x, None, fields=fields, name=name, data_spec=data_spec, ids=_ids(df))
+        raise DataError(f"{source} is a table, but the model was trained on images of shape {tuple(data_spec.shape)}.")
+    if label_column is not None:
+        _require(df, [label_column], source)
+    if columns is not None:
+        _require(df, columns, source)
+        if label_column in columns:
+            raise DataError(f"Column '{label_column}' cannot be both a feature (in columns) and the label column.")
+        features = list(columns)
+    else:
+        features = [c for c in df.columns if c != label_column]
+    if not features:
+        raise DataError(f"{source} has no feature columns besides the label column '{label_column}'.")
+    x, y, spec = _fit_table(df, source, name, features, label_column)
+    description = f"{name}: {len(x):,} rows, {len(spec.numeric_columns)} numeric + {len(spec.categorical_columns)} categorical columns -> {x.shape[1]} features"
+    return make_dataset(x, y, fields={}, name=name, data_spec=spec, ids=_ids(df), description=description)
+
+
+def decode_table(x: Any, spec: DataSpec) -> "pd.DataFrame":
+    """Turn model-space feature vectors back into a DataFrame of raw columns (inverse of the encoding).
+
+    Numeric columns are un-standardised; each categorical column takes its highest-scoring category.
+
+    Parameters
+    ----------
+    x : ndarray or Tensor of shape (n, len(spec.columns))
+    spec : DataSpec
+        The ``kind="table"`` spec the features were encoded with.
+
+    Returns
+    -------
+    DataFrame with ``spec.numeric_columns`` then ``spec.categorical_columns``
+
+    Examples
+    --------
+    >>> from vaekit.config import DataSpec
+    >>> spec = DataSpec(kind="table", shape=(3,), columns=("age", "color=blue", "color=red"),
+    ...                 numeric_columns=("age",), mean=(40.0,), std=(10.0,),
+    ...                 categorical_columns=("color",), categories=(("blue", "red"),))
+    >>> decode_table([[1.0, 0.2, 0.7]], spec).to_dict("records")
+    [{'age': 50.0, 'color': 'red'}]
+    """
+    import pandas as pd
+
+    x = np.asarray(as_numpy(x), dtype=np.float64)
+    if x.ndim != 2 or x.shape[1] != len(spec.columns):
+        raise DataError(f"Features of shape {x.shape} do not match the spec's {len(spec.columns)} columns.")
+    k = len(spec.numeric_columns)
+    out: dict[str, Any] = {
+        col: x[:, j] * spec.std[j] + spec.mean[j] for j, col in enumerate(spec.numeric_columns)
+    }
+    start = k
+    for col, cats in zip(spec.categorical_columns, spec.categories):
+        block = x[:, start : start + len(cats)]
+        out[col] = np.asarray(cats, dtype=object)[block.argmax(axis=1)]
+        start += len(cats)
+    return pd.DataFrame(out)
