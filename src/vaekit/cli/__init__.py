@@ -1,0 +1,109 @@
+"""The ``vaekit`` command line (typer).
+
+Each command lives in its own module and is a thin body: parse, call :mod:`vaekit.tasks`, print a
+short summary. This module builds the app and holds the one error boundary: bad input (a
+:class:`~vaekit.errors.VaekitError`, ``ValueError`` or ``FileNotFoundError``) becomes one red line on
+stderr and exit code 2; usage errors stay typer's (also exit 2); anything else is a bug and
+propagates (exit 1). ``--debug`` or ``VAEKIT_DEBUG=1`` shows the traceback instead.
+
+Examples
+--------
+>>> from typer.testing import CliRunner
+>>> CliRunner().invoke(app, ["--version"]).output.startswith("vaekit ")
+True
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from typing import Callable, Sequence
+
+import typer
+
+from ..errors import VaekitError
+from . import _console
+from ._options import DebugOpt, VersionOpt
+from .demo import EPILOG as _DEMO_EPILOG, demo
+from .evaluate import EPILOG as _EVAL_EPILOG, eval_
+from .interpolate import EPILOG as _INTERPOLATE_EPILOG, interpolate
+from .latent import EPILOG as _LATENT_EPILOG, latent
+from .reconstruct import EPILOG as _RECONSTRUCT_EPILOG, reconstruct
+from .report import EPILOG as _REPORT_EPILOG, report
+from .sample import EPILOG as _SAMPLE_EPILOG, sample
+from .train import EPILOG as _TRAIN_EPILOG, train
+from .traverse import EPILOG as _TRAVERSE_EPILOG, traverse
+
+__all__ = ["app", "main", "USER_ERRORS"]
+
+#: Exceptions that mean bad input, not a bug: one red line and exit code 2.
+USER_ERRORS = (VaekitError, ValueError, FileNotFoundError)
+
+app = typer.Typer(
+    name="vaekit",
+    help="Variational autoencoders: train, evaluate, sample and look at them. Start with `vaekit demo`.",
+    epilog="[bold]Examples[/bold]\n\n  vaekit demo\n\n  vaekit train mnist5k --out runs/digits\n\n"
+           "  vaekit report runs/digits\n\nEach command has its own --help with examples.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+    pretty_exceptions_show_locals=False,
+)
+
+
+def _fail(error: BaseException) -> int:
+    """Print the one-line message of a user error; return the exit code. Re-raises under --debug."""
+    if _console.debug_enabled():
+        raise error
+    _console.print_error(error)
+    return 2
+
+
+def _guarded(command: Callable) -> Callable:
+    """Run a command body inside the error boundary (so the CLI and test runners see the same result)."""
+
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except USER_ERRORS as e:
+            raise typer.Exit(_fail(e)) from e
+
+    return run
+
+
+@app.callback()
+def _root(
+    version: VersionOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Variational autoencoders: train, evaluate, sample and look at them. Start with `vaekit demo`."""
+    _console.enable_debug(debug)
+
+
+for _name, _function, _epilog in (
+    ("demo", demo, _DEMO_EPILOG),
+    ("train", train, _TRAIN_EPILOG),
+    ("eval", eval_, _EVAL_EPILOG),
+    ("sample", sample, _SAMPLE_EPILOG),
+    ("reconstruct", reconstruct, _RECONSTRUCT_EPILOG),
+    ("interpolate", interpolate, _INTERPOLATE_EPILOG),
+    ("latent", latent, _LATENT_EPILOG),
+    ("traverse", traverse, _TRAVERSE_EPILOG),
+    ("report", report, _REPORT_EPILOG),
+):
+    app.command(_name, epilog=_epilog)(_guarded(_function))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the ``vaekit`` script and of ``python -m vaekit``.
+
+    Parameters
+    ----------
+    argv : sequence of str or None
+        Arguments without the program name; default ``sys.argv[1:]``.
+    """
+    try:
+        app(args=None if argv is None else list(argv), prog_name="vaekit")
+    except USER_ERRORS as e:  # raised outside a command body (e.g. while parsing)
+        sys.exit(_fail(e))

@@ -1,0 +1,162 @@
+"""Console output of the command line: short summaries on stdout; progress bars and errors on stderr.
+
+Consoles are created when used, never at import, so that test runners that swap ``sys.stdout`` and
+``sys.stderr`` capture everything.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+from typing import Any, Mapping
+
+__all__ = [
+    "stdout",
+    "stderr",
+    "debug_enabled",
+    "enable_debug",
+    "print_error",
+    "print_table",
+    "print_wrote",
+    "seed_everything",
+    "set_threads",
+    "fit_callbacks",
+    "EvalProgress",
+    "eval_progress",
+    "CliHooks",
+]
+
+_STATE = {"debug": False}
+
+
+def stdout():
+    from rich.console import Console
+
+    return Console(soft_wrap=True, highlight=False)
+
+
+def stderr():
+    from rich.console import Console
+
+    return Console(stderr=True, soft_wrap=True, highlight=False)
+
+
+def enable_debug(on: bool = True) -> None:
+    """Show tracebacks instead of one-line errors (``--debug``)."""
+    _STATE["debug"] = bool(on)
+
+
+def debug_enabled() -> bool:
+    """``--debug`` was given or ``VAEKIT_DEBUG`` is set to a true value."""
+    env = os.environ.get("VAEKIT_DEBUG", "").strip().lower()
+    return _STATE["debug"] or env not in ("", "0", "false", "no", "off")
+
+
+def print_error(error: BaseException) -> None:
+    """One red line on stderr: the message (what, where, expected, next step) on a single line."""
+    from rich.text import Text
+
+    message = " ".join(str(error).split()) or type(error).__name__
+    if isinstance(error, FileNotFoundError) and error.filename and str(error.filename) not in message:
+        message = f"{message}: '{error.filename}'"
+    line = Text("Error: ", style="bold red")
+    line.append(message, style="red")
+    stderr().print(line)
+
+
+def print_table(title: str, rows: Mapping[str, Any]) -> None:
+    """A two-column summary table on stdout."""
+    from rich.table import Table
+
+    table = Table(title=title, show_header=False, title_justify="left", title_style="bold")
+    table.add_column(style="cyan", no_wrap=True)
+    table.add_column()
+    for key, value in rows.items():
+        if isinstance(value, float):
+            text = f"{value:.4g}" if abs(value) < 1e4 else f"{value:,.1f}"
+        elif isinstance(value, int) and not isinstance(value, bool):
+            text = f"{value:,}"
+        else:
+            text = str(value)
+        table.add_row(str(key), text)
+    stdout().print(table)
+
+
+def print_wrote(*paths: str | os.PathLike, what: str = "Wrote") -> None:
+    """``Wrote PATH`` lines on stdout (the last thing a command prints)."""
+    from rich.text import Text
+
+    console = stdout()
+    for p in paths:
+        line = Text(f"{what} ", style="green")
+        line.append(str(Path(p)), style="bold")
+        console.print(line)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed the global RNGs (torch, numpy, random). Only the CLI does this; library code takes generators."""
+    import numpy as np
+    import torch
+
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
+
+
+def set_threads(n: int | None) -> None:
+    """Let torch use ``n`` CPU threads (None: leave torch's default)."""
+    if n is not None:
+        import torch
+
+        torch.set_num_threads(n)
+
+
+def fit_callbacks(quiet: bool, description: str = "training") -> list:
+    """A rich progress bar for :func:`vaekit.fit` (epoch, step, loss terms, it/s, ETA), unless ``quiet``."""
+    if quiet:
+        return []
+    from .._progress import RichProgress
+
+    return [RichProgress(description, console=stderr())]
+
+
+class EvalProgress:
+    """``progress(n_done, n_total)`` callable drawing a rich bar on stderr; it finishes itself at n_total."""
+
+    def __init__(self, description: str):
+        self.description = description
+        self._progress = None
+        self._task = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self._progress is None:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+            self._progress = Progress(
+                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TimeElapsedColumn(), TimeRemainingColumn(), console=stderr(),
+            )
+            self._progress.start()
+            self._task = self._progress.add_task(self.description, total=total)
+        self._progress.update(self._task, completed=done)
+        if done >= total:
+            self._progress.stop()
+
+
+def eval_progress(quiet: bool, description: str = "evaluating"):
+    """An :class:`EvalProgress`, or None when ``quiet``."""
+    return None if quiet else EvalProgress(description)
+
+
+class CliHooks:
+    """Progress display for :func:`vaekit.tasks.demo.run_demo` (see :class:`vaekit.tasks.demo.DemoHooks`)."""
+
+    def __init__(self, quiet: bool):
+        self.quiet = quiet
+
+    def fit_callbacks(self, name: str) -> list:
+        return fit_callbacks(self.quiet, f"training {name}")
+
+    def progress(self, name: str):
+        return eval_progress(self.quiet, name)

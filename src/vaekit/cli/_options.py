@@ -1,0 +1,107 @@
+"""Options and arguments shared by several commands, defined once.
+
+A config field keeps its name on the command line: ``latent_dim`` is ``--latent-dim``.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..config import LIKELIHOODS, NETS
+
+__all__ = [
+    "Net",
+    "Likelihood",
+    "RunDirArg",
+    "DataArg",
+    "DataOpt",
+    "OutputOpt",
+    "SeedOpt",
+    "QuietOpt",
+    "LimitOpt",
+    "OverwriteOpt",
+    "StepsOpt",
+    "ThreadsOpt",
+    "DebugOpt",
+    "VersionOpt",
+]
+
+#: Encoder/decoder family (the ``net`` field of ModelConfig).
+Net = Enum("Net", [(n, n) for n in NETS], type=str)
+#: Family of p(x|z) (the ``likelihood`` field of ModelConfig).
+Likelihood = Enum("Likelihood", [(n, n) for n in LIKELIHOODS], type=str)
+
+RunDirArg = Annotated[
+    Path,
+    typer.Argument(
+        help="Run directory written by `vaekit train` (holds config.json and model.safetensors).",
+        exists=True, file_okay=False, dir_okay=True, show_default=False, metavar="RUN",
+    ),
+]
+
+_DATA_HELP = (
+    "Builtin name (mnist5k, digits, mnist, fashion-mnist, kmnist), a folder of images "
+    "(class sub-folders give labels), or a .npz/.npy/.csv/.parquet file"
+)
+
+DataArg = Annotated[
+    str,
+    typer.Argument(help=f"{_DATA_HELP}. Its test split is used when it has one.", show_default=False, metavar="DATA"),
+]
+
+DataOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--data",
+        help=f"{_DATA_HELP}. Default: the data the run was trained on. Its test split is used when it has one.",
+        show_default=False, metavar="DATA",
+    ),
+]
+
+OutputOpt = Annotated[Path, typer.Option("--output", "-o", help="File to write (written atomically).", metavar="FILE")]
+
+SeedOpt = Annotated[
+    int,
+    typer.Option("--seed", min=0, help="Seed of torch's global RNG and of every generator the command uses."),
+]
+
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+
+LimitOpt = Annotated[
+    Optional[int],
+    typer.Option("--limit", min=1, help="Use only the first N examples of the data.", show_default=False, metavar="N"),
+]
+
+OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace the contents of a non-empty output folder.")]
+
+StepsOpt = Annotated[int, typer.Option("--steps", min=2, help="Images per row.")]
+
+ThreadsOpt = Annotated[
+    Optional[int],
+    typer.Option("--threads", min=1, help="CPU threads torch may use \\[default: torch's choice].", show_default=False,
+                 metavar="N"),
+]
+
+DebugOpt = Annotated[
+    bool,
+    typer.Option("--debug", help="Show the full traceback of errors (also VAEKIT_DEBUG=1).", envvar="VAEKIT_DEBUG"),
+]
+
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from .._version import __version__
+
+        typer.echo(f"vaekit {__version__}")
+        raise typer.Exit()
+
+
+VersionOpt = Annotated[
+    bool,
+    typer.Option("--version", help="Show the vaekit version and exit.", is_eager=True, callback=_print_version),
+]

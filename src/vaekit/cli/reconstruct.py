@@ -1,0 +1,37 @@
+"""``vaekit reconstruct RUN DATA``: inputs above, reconstructions below."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from . import _console
+from ._options import DataArg, OutputOpt, RunDirArg
+
+EPILOG = """\
+[bold]Examples[/bold]
+
+  vaekit reconstruct runs/digits mnist5k -o recon.png
+
+  vaekit reconstruct runs/photos new_photos/ -n 8 -o recon.png
+
+DATA is preprocessed exactly like the run's training data (image size and mode, table columns and \
+statistics)."""
+
+
+def reconstruct(
+    run: RunDirArg,
+    data: DataArg,
+    output: OutputOpt = Path("recon.png"),
+    n: Annotated[int, typer.Option("-n", "--num-examples", min=1, help="Number of examples (16 per row).")] = 16,
+) -> None:
+    """Encode the first n examples of DATA and decode them: inputs above, reconstructions below."""
+    from ..tasks import visualize
+    from ..tasks.runs import load_run, run_data
+
+    model = load_run(run)
+    dataset = run_data(model, data, split="test", limit=n)
+    picture = visualize.reconstruction_picture(model, dataset.get(slice(0, n)))
+    _console.print_wrote(visualize.save_picture(picture, output))

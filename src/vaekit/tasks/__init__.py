@@ -1,0 +1,22 @@
+"""Task-level functions shared by the command line, the web server and notebooks.
+
+They sit above the library core (models, ``fit``, ``evaluate``, data loaders, ``viz``/``report``) and
+below the user surfaces: they take run directories, data sources and plain numbers, handle batching,
+and return numpy arrays, pictures or written files. No printing and no global state here; the CLI adds
+progress bars and messages on top.
+
+Modules
+-------
+runs
+    Load a run with its data (the source recorded in ``config.json``), train from a config file plus
+    overrides, evaluate and write ``eval.json``.
+generate
+    Samples, reconstructions, interpolations, traversals and manifold grids, and conversion of model
+    outputs back to the data's own range (uint8 pixels, de-standardised table columns).
+visualize
+    The pictures of those (Pillow image grids for images, matplotlib heat maps for vectors).
+report
+    The HTML run report and the demo (VAE vs deterministic autoencoder) report.
+demo
+    ``vaekit demo``: train both models on the embedded digits and write the report.
+"""

@@ -1,0 +1,308 @@
+"""The HTML report of a run, and of the demo's VAE-versus-autoencoder comparison.
+
+One function builds the sections of a run's report (:func:`run_sections`); ``vaekit report`` writes
+them for one run and ``vaekit demo`` puts the comparison sections in front of both runs' sections.
+Pictures come from :mod:`vaekit.tasks.visualize`, the page from :func:`vaekit.report.render_report`:
+one self-contained file, images embedded, nothing fetched.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from .. import io as vio
+from ..data import Dataset
+from ..errors import DataError
+from ..report import Section, render_report, write_report
+from . import generate, visualize
+from .runs import evaluate_run, load_run, metric_rows, read_eval, run_data
+
+__all__ = [
+    "REPORT_FILE",
+    "SECTION_TITLES",
+    "report_metrics",
+    "run_sections",
+    "comparison_sections",
+    "write_run_report",
+]
+
+REPORT_FILE = "report.html"
+
+#: Titles of a run report's sections, in order (the latent-space section is present only with data).
+SECTION_TITLES = (
+    "Run",
+    "Configuration",
+    "Training curves",
+    "Metrics",
+    "Samples from the prior",
+    "Reconstructions",
+    "Interpolations",
+    "Latent space",
+    "Latent traversals",
+)
+
+
+def _is_vae(model) -> bool:
+    return getattr(model, "_posterior_params", 2) == 2
+
+
+def _config_doc(model) -> dict:
+    run = getattr(model, "run_dir", None)
+    if run is not None and (Path(run) / vio.CONFIG_FILE).is_file():
+        return vio.read_json(Path(run) / vio.CONFIG_FILE)
+    return vio.config_document(model, train_config=getattr(model, "train_config", None))
+
+
+def _metrics_rows(model) -> list[dict] | None:
+    from ..training import read_metrics
+
+    history = getattr(model, "history", None)
+    if history is not None and len(history):
+        return list(history.rows)
+    run = getattr(model, "run_dir", None)
+    if run is not None and (Path(run) / vio.METRICS_FILE).is_file():
+        return read_metrics(Path(run) / vio.METRICS_FILE)
+    return None
+
+
+def report_metrics(
+    model,
+    data: Dataset,
+    *,
+    k: int = 100,
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[dict, str]:
+    """Metrics for a report: the run's ``eval.json`` when ``vaekit eval`` wrote one, else computed now.
+
+    Returns
+    -------
+    metrics : dict
+        As :func:`~vaekit.tasks.runs.evaluate_run` returns.
+    note : str
+        Where the numbers come from.
+    """
+    run = getattr(model, "run_dir", None)
+    saved = read_eval(run) if run is not None else None
+    if saved is not None:
+        return saved, f"From {Path(run) / 'eval.json'} (vaekit eval on '{saved.get('data', '?')}')."
+    result = evaluate_run(model, data, k=k if _is_vae(model) else 0, seed=seed, progress=progress)
+    note = f"Computed for this report on {len(data):,} examples of '{_short(data.name)}'"
+    note += f" with k={k} importance samples; `vaekit eval RUN` gives the k=1000 estimate." if _is_vae(model) else "."
+    return result, note
+
+
+def _short(name: str) -> str:
+    return Path(name).name if os.sep in name or "/" in name else name
+
+
+def run_sections(
+    model,
+    data: Dataset | None,
+    *,
+    metrics: dict | None = None,
+    metrics_note: str | None = None,
+    seed: int = 0,
+    prefix: str = "",
+    n_samples: int = 64,
+) -> list[Section]:
+    """The sections of a run's report.
+
+    Parameters
+    ----------
+    model : VAE or Autoencoder
+        Usually from :func:`vaekit.load` (its ``run_dir`` supplies ``config.json`` and ``metrics.csv``).
+    data : Dataset or None
+        Held-out examples for reconstructions, interpolations and the latent plot (those sections
+        say they need data when it is None).
+    metrics : dict or None
+        Evaluation result (see :func:`report_metrics`).
+    seed : int
+        Seed of the prior draws.
+    prefix : str
+        Put in front of every section title (the demo report holds two runs).
+
+    Returns
+    -------
+    list of Section
+        Titled as :data:`SECTION_TITLES`.
+    """
+    name = type(model).__name__
+    doc = _config_doc(model)
+    rows = _metrics_rows(model)
+    spec = model.data_spec
+    t = lambda title: f"{prefix}{title}"  # noqa: E731
+    sections: list[Section] = []
+
+    summary = {
+        "model": name,
+        "run directory": str(getattr(model, "run_dir", "") or "(not saved)"),
+        "data": "" if spec is None else spec.name,
+        "example shape": "x".join(map(str, model.data_shape)),
+        "latent_dim": model.latent_dim,
+        "likelihood": model.config.likelihood,
+        "net": model.config.net,
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
+    if rows:
+        summary["epochs trained"] = rows[-1].get("epoch")
+        summary["training time (s)"] = round(sum(r.get("seconds") or 0.0 for r in rows), 1)
+    sections.append(Section.table(t("Run"), summary))
+    sections.append(Section.json(t("Configuration"), doc, note="The run's config.json."))
+
+    if rows:
+        from ..viz import plot_training_curves
+
+        sections.append(Section.image(t("Training curves"), plot_training_curves(rows),
+                                      caption="Per-epoch loss terms (train solid, validation dashed) and schedules."))
+    else:
+        sections.append(Section.text(t("Training curves"), "This run has no metrics.csv."))
+
+    if metrics is not None:
+        sections.append(Section.table(t("Metrics"), metric_rows(metrics, model.latent_dim), note=metrics_note))
+    else:
+        sections.append(Section.text(t("Metrics"), "No evaluation data; run `vaekit eval RUN --data DATA`."))
+
+    what = "samples of the model" if _is_vae(model) else (
+        "an autoencoder never shaped its codes like N(0, I), so these are not samples of anything")
+    sections.append(Section.image(
+        t("Samples from the prior"), visualize.samples_picture(model, n_samples, seed=seed),
+        caption=f"Decoder means at {n_samples} draws z ~ N(0, I): {what}.",
+    ))
+
+    if data is None or len(data) == 0:
+        for title in ("Reconstructions", "Interpolations", "Latent space"):
+            sections.append(Section.text(t(title), "Needs data; pass --data DATA."))
+    else:
+        x = data.get(slice(0, min(16, len(data))))
+        sections.append(Section.image(
+            t("Reconstructions"), visualize.reconstruction_picture(model, x),
+            caption=f"Held-out examples of '{_short(data.name)}' (input) and decoder means at their posterior means.",
+        ))
+        endpoints = _endpoints(data, seed=seed)
+        sections.append(Section.image(
+            t("Interpolations"), visualize.interpolation_picture(model, endpoints, steps=10),
+            caption="Decoded straight lines between the posterior means of two held-out examples.",
+        ))
+        latent = visualize.latent_figure(model, data)
+        if model.latent_dim == 2:
+            sections.append(Section.images(t("Latent space"), [
+                ("Posterior means by label", latent),
+                ("Decoded grid over the prior's quantiles", visualize.manifold_picture(model)),
+            ]))
+        else:
+            sections.append(Section.image(t("Latent space"), latent, caption="Posterior means, coloured by label."))
+
+    activity = generate.latent_activity(model, data) if data is not None and len(data) > 1 else None
+    dims = None
+    if activity is not None:
+        # Most informative dimensions first; at most 12 rows keep the picture readable.
+        dims = [int(d) for d in (-activity).argsort(kind="stable")[: min(12, model.latent_dim)]]
+    else:
+        dims = list(range(min(12, model.latent_dim)))
+    note = None
+    if activity is not None:
+        n_active = int((activity > 0.01).sum())
+        note = (f"{n_active} of {model.latent_dim} dimensions are active (variance of the posterior mean over the "
+                f"data > 0.01); rows sorted by that variance.")
+    sections.append(Section.image(
+        t("Latent traversals"), visualize.traversal_picture(model, dims=dims, activity=activity),
+        caption="Each row varies one latent dimension over the prior's 3%-97% quantiles, the others at 0.", note=note,
+    ))
+    return sections
+
+
+def _endpoints(data: Dataset, *, seed: int = 0, n_pairs: int = 3):
+    out = []
+    for i, j in generate.pick_pairs(data, n_pairs, seed=seed):
+        a, la = generate.resolve_example(i, None, data)
+        b, lb = generate.resolve_example(j, None, data)
+        out.append((a, b, f"{la} to {lb}"))
+    return out
+
+
+def write_run_report(
+    run: str | os.PathLike,
+    *,
+    data: str | os.PathLike | None = None,
+    k: int = 100,
+    seed: int = 0,
+    limit: int | None = 1000,
+    progress: Callable[[int, int], None] | None = None,
+) -> Path:
+    """Write ``RUN/report.html`` for a trained run; return its path.
+
+    Parameters
+    ----------
+    run : path
+        Run directory.
+    data : str, path or None
+        Evaluation data; default the run's own source (its test split when it has one).
+    k : int
+        Importance samples when the metrics are computed here (no ``eval.json`` in the run).
+    seed : int
+    limit : int or None
+        Examples of the data used for metrics and the latent plot.
+    progress : callable or None
+        ``progress(n_done, n_total)`` while metrics are computed.
+    """
+    model = load_run(run)
+    eval_data = run_data(model, data, split="test", limit=limit)
+    metrics, note = report_metrics(model, eval_data, k=k, seed=seed, progress=progress)
+    sections = run_sections(model, eval_data, metrics=metrics, metrics_note=note, seed=seed)
+    path = Path(run) / REPORT_FILE
+    write_report(path, render_report(title=f"vaekit run: {Path(run).name}", sections=sections))
+    return path
+
+
+def comparison_sections(
+    runs: Sequence[tuple[str, Any, dict | None]],
+    data: Dataset,
+    *,
+    seed: int = 0,
+) -> list[Section]:
+    """Sections comparing models trained on the same data (the demo: a VAE and an autoencoder).
+
+    Parameters
+    ----------
+    runs : sequence of (name, model, metrics or None)
+    data : Dataset
+        Held-out data both models accept.
+    seed : int
+        The same prior draws and the same interpolation endpoints go to every model.
+    """
+    if not runs:
+        raise DataError("comparison_sections needs at least one (name, model, metrics) run.")
+    names = [n for n, _, _ in runs]
+    sections = [Section.image(
+        f"{' vs '.join(names)}: decoding z ~ N(0, I)",
+        visualize.prior_comparison_figure([(n, m) for n, m, _ in runs], n=64, seed=seed),
+        caption="The same 64 draws from the prior, decoded by each model. The VAE was trained to make "
+                "N(0, I) codes decode to data, so these are samples; the autoencoder was not.",
+    )]
+    endpoints = _endpoints(data, seed=seed)
+    rows, labels = [], []
+    for a, b, lab in endpoints:
+        for name, model, _ in runs:
+            rows.append(generate.interpolate(model, a, b, steps=10))
+            labels.append(f"{name}: {lab}")
+    sections.append(Section.image(
+        f"{' vs '.join(names)}: interpolations",
+        visualize.rows_picture(rows, labels, visualize.spec_of(runs[0][1]), title="Interpolations"),
+        caption="Straight lines between the codes of the same two held-out examples in each model's latent "
+                "space. The VAE's smooth latent space keeps every point on the way digit-like; an autoencoder "
+                "can do well near its training codes too, but not between arbitrary points of N(0, I) (above).",
+    ))
+    table = []
+    for name, model, metrics in runs:
+        row = {"model": name}
+        row.update(metric_rows(metrics or {}, model.latent_dim))
+        hist = _metrics_rows(model)
+        if hist:
+            row["training time (s)"] = round(sum(r.get("seconds") or 0.0 for r in hist), 1)
+        table.append(row)
+    sections.append(Section.table(f"{' vs '.join(names)}: metrics", table,
+                                  note=f"On {len(data):,} held-out examples of '{_short(data.name)}'."))
+    return sections

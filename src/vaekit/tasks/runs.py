@@ -1,0 +1,465 @@
+"""Run directories as users hold them: train one from a data source, load it back with its data, evaluate it.
+
+A run records where its data came from (``DataSpec.name`` in the ``data`` section of ``config.json``:
+a builtin name or an absolute path), so every later step can reload the same source, preprocessed
+exactly as in training, without the user naming it again.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from .. import io as vio
+from .._validation import Interval, check_param, unknown_key_message
+from ..config import ModelConfig, TrainConfig
+from ..data import Dataset
+from ..errors import ConfigError, DataError
+
+__all__ = [
+    "EVAL_FILE",
+    "ConfigFile",
+    "read_config_file",
+    "resolve_source",
+    "load_data",
+    "load_run",
+    "run_data",
+    "evaluation_data",
+    "train_run",
+    "training_summary",
+    "evaluate_run",
+    "write_eval",
+    "read_eval",
+]
+
+EVAL_FILE = "eval.json"
+
+_MODEL_FIELDS = tuple(f for f in ModelConfig.__dataclass_fields__)
+_TRAIN_FIELDS = tuple(f for f in TrainConfig.__dataclass_fields__)
+# Keys of a run's config.json besides the model/train sections, accepted so that a run's own
+# config.json can seed a new run (``vaekit train DATA --config runs/a/config.json``).
+_RUN_DOC_KEYS = ("format_version", "vaekit_version", "torch_version", "class_name", "data")
+
+
+# ---------------------------------------------------------------------------------------------- data
+def resolve_source(source: str | os.PathLike) -> str:
+    """The name to record for a data source: builtin names as given, paths made absolute.
+
+    An absolute path lets ``vaekit eval RUN`` find the data again from any working directory.
+
+    Examples
+    --------
+    >>> resolve_source("mnist5k")
+    'mnist5k'
+    >>> os.path.isabs(resolve_source("."))
+    True
+    """
+    from ..data.builtin import builtin_key
+
+    text = os.fspath(source)
+    if "/" not in text and os.sep not in text and builtin_key(text) is not None:
+        return text
+    path = Path(text).expanduser()
+    # A path that does not exist stays as typed, so the loader's message names what the user wrote.
+    return str(path.absolute()) if path.exists() else text
+
+
+def _limit(data: Dataset, limit: int | None) -> Dataset:
+    check_param("load_data", "limit", limit, Interval("int", 1, None, optional=True))
+    if limit is None or limit >= len(data):
+        return data
+    part = data.subset(np.arange(limit))
+    part.description = f"{data.description or data.name} (first {limit:,} used)"
+    return part
+
+
+def load_data(
+    source: str | os.PathLike,
+    *,
+    split: str = "train",
+    limit: int | None = None,
+    data_spec=None,
+    label_column: str | None = None,
+) -> Dataset:
+    """Load a data source (builtin name, folder or file) with :func:`vaekit.datasets.load`.
+
+    Parameters
+    ----------
+    source : str or PathLike
+    split : {"train", "test", "all"}
+    limit : int or None
+        Keep only the first ``limit`` examples (builtins come in a seeded shuffled order, so a
+        prefix covers every class).
+    data_spec : DataSpec or None
+        Preprocess as the data a model was trained on.
+    label_column : str or None
+        Label column of a table.
+
+    Returns
+    -------
+    Dataset
+    """
+    from ..data import load
+
+    kwargs: dict[str, Any] = {"split": split, "data_spec": data_spec}
+    if label_column is not None:
+        kwargs["label_column"] = label_column
+    return _limit(load(resolve_source(source), **kwargs), limit)
+
+
+def _has_test_split(source: str) -> bool:
+    """Whether ``source`` has an official test split (builtins, IDX folders, .npz with ``x_test``)."""
+    from ..data.builtin import builtin_key
+    from ..data.mnist import is_idx_folder
+
+    if "/" not in source and os.sep not in source and builtin_key(source) is not None:
+        return True
+    path = Path(source)
+    if path.is_dir():
+        return is_idx_folder(path)
+    if path.is_file() and path.name.lower().endswith(".npz"):
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                return "x_test" in npz.files
+        except (ValueError, OSError, EOFError):
+            return False  # the loader reports what is wrong with the file
+    return False
+
+
+# ---------------------------------------------------------------------------------------------- runs
+def load_run(run: str | os.PathLike):
+    """Load a trained model from a run directory (see :func:`vaekit.load`).
+
+    Raises
+    ------
+    CheckpointError
+        ``run`` is not a run directory, or its files are corrupt.
+    """
+    from ..io import load
+
+    return load(run)
+
+
+def _source_of(model) -> str:
+    spec = model.data_spec
+    if spec is None or not spec.name:
+        run = getattr(model, "run_dir", "the run")
+        raise DataError(f"Run '{run}' does not record its data source; pass the data explicitly (--data DATA).")
+    return spec.name
+
+
+def run_data(model, data: str | os.PathLike | None = None, *, split: str = "train", limit: int | None = None) -> Dataset:
+    """Data for a trained model, preprocessed exactly as its training data.
+
+    Parameters
+    ----------
+    model : VAE or Autoencoder
+        A model with a ``data_spec`` (every model trained by :func:`vaekit.fit` has one).
+    data : str, PathLike or None
+        A data source; default the source the model was trained on.
+    split : {"train", "test", "all"}
+        Split of the source. ``"test"`` falls back to the whole source when it has no test split.
+    limit : int or None
+        Keep the first ``limit`` examples.
+    """
+    source = _source_of(model) if data is None else os.fspath(data)
+    if split == "test" and not _has_test_split(resolve_source(source)):
+        split = "train"
+    return load_data(source, split=split, limit=limit, data_spec=model.data_spec)
+
+
+def evaluation_data(model, data: str | os.PathLike | None = None, *, limit: int | None = None) -> Dataset:
+    """The data ``vaekit eval`` uses: ``data``'s test split when it has one (else all of ``data``),
+    or by default the test split of the run's own data source.
+
+    Raises
+    ------
+    DataError
+        No ``data`` given and the run's source has no test split (evaluating on the training data
+        would flatter the model), or the data does not fit the model.
+    """
+    if data is not None:
+        return run_data(model, data, split="test", limit=limit)
+    source = _source_of(model)
+    if not _has_test_split(resolve_source(source)):
+        raise DataError(
+            f"Run '{getattr(model, 'run_dir', '')}' was trained on '{source}', which has no test split; pass the "
+            f"evaluation data with --data DATA (a file or folder preprocessed like the training data)."
+        )
+    return load_data(source, split="test", limit=limit, data_spec=model.data_spec)
+
+
+# ---------------------------------------------------------------------------------------------- config files
+@dataclass(frozen=True)
+class ConfigFile:
+    """Model and training fields read from a JSON or TOML file.
+
+    Attributes
+    ----------
+    model : dict
+        :class:`~vaekit.config.ModelConfig` fields.
+    train : dict
+        :class:`~vaekit.config.TrainConfig` fields.
+    class_name : str or None
+        ``"VAE"`` or ``"Autoencoder"`` when the file is a run's ``config.json``.
+    """
+
+    model: dict = field(default_factory=dict)
+    train: dict = field(default_factory=dict)
+    class_name: str | None = None
+
+
+def _parse_file(path: Path) -> Any:
+    if not path.is_file():
+        raise DataError(f"Config file '{path}' does not exist; expected a .json or .toml file.")
+    suffix = path.suffix.lower()
+    text = path.read_text(encoding="utf-8")
+    if suffix == ".json":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"Config file '{path}' is not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}.") from e
+    if suffix == ".toml":
+        try:
+            import tomllib
+        except ModuleNotFoundError:  # Python 3.10
+            try:
+                import tomli as tomllib  # type: ignore[no-redef]
+            except ModuleNotFoundError as e:
+                raise ImportError("Reading TOML config files on Python 3.10 needs tomli: pip install tomli") from e
+        try:
+            return tomllib.loads(text)
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"Config file '{path}' is not valid TOML: {e}") from e
+    raise ConfigError(f"Config file '{path}' must end in .json or .toml. Got '{suffix or path.name}' instead.")
+
+
+def read_config_file(path: str | os.PathLike) -> ConfigFile:
+    """Read model and training fields from a JSON or TOML file.
+
+    The file holds ``model`` and ``train`` sections, or flat keys (each routed to the config that
+    has the field), or both. A run's ``config.json`` works too (its ``data`` section is ignored: the
+    data comes from the command line). A flat ``model = "conv"`` means ``net``, as ``--model`` does.
+
+    Raises
+    ------
+    ConfigError
+        Unknown keys (naming the nearest valid one), a section that is not a table, bad syntax.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "c.toml"
+    >>> _ = p.write_text('latent_dim = 8\\n[train]\\nepochs = 3\\n')
+    >>> read_config_file(p)
+    ConfigFile(model={'latent_dim': 8}, train={'epochs': 3}, class_name=None)
+    """
+    path = Path(path)
+    doc = _parse_file(path)
+    if not isinstance(doc, dict):
+        raise ConfigError(f"Config file '{path}' must hold a table of keys; got a {type(doc).__name__}.")
+    model: dict = {}
+    train: dict = {}
+    valid = set(_MODEL_FIELDS) | set(_TRAIN_FIELDS) | {"model", "train"}
+    for key, value in doc.items():
+        if key == "model" and isinstance(value, str):
+            model["net"] = value
+        elif key in ("model", "train"):
+            if not isinstance(value, dict):
+                raise ConfigError(f"The '{key}' section of config file '{path}' must be a table of keys. Got {value!r} instead.")
+            fields, target = (_MODEL_FIELDS, model) if key == "model" else (_TRAIN_FIELDS, train)
+            for k, v in value.items():
+                if k not in fields:
+                    raise ConfigError(unknown_key_message(k, fields, f"config file '{path}' ({key} section)"))
+                target[k] = v
+        elif key in _RUN_DOC_KEYS and "class_name" in doc:
+            continue
+        elif key in _MODEL_FIELDS:
+            model[key] = value
+        elif key in _TRAIN_FIELDS:
+            train[key] = value
+        else:
+            raise ConfigError(unknown_key_message(key, valid, f"config file '{path}'"))
+    if "class_name" in doc:
+        # A run's config.json: its data_shape came from its data; the new data decides.
+        model.pop("data_shape", None)
+    class_name = doc.get("class_name")
+    if class_name is not None and class_name not in ("VAE", "Autoencoder"):
+        raise ConfigError(f"The 'class_name' of config file '{path}' must be 'VAE' or 'Autoencoder'. Got {class_name!r} instead.")
+    return ConfigFile(model=model, train=train, class_name=class_name)
+
+
+# ---------------------------------------------------------------------------------------------- training
+def train_run(
+    source: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    model_options: Mapping[str, Any] | None = None,
+    train_options: Mapping[str, Any] | None = None,
+    config_file: str | os.PathLike | None = None,
+    autoencoder: bool | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    limit: int | None = None,
+    label_column: str | None = None,
+    callbacks: Sequence = (),
+):
+    """Train a model on a data source into the run directory ``out``.
+
+    Precedence: the preset for the data (:func:`vaekit.model.default_config`), then ``config_file``,
+    then ``model_options`` / ``train_options`` (the command-line flags).
+
+    Parameters
+    ----------
+    source : str or PathLike
+        Builtin name, folder, or ``.npz``/``.npy``/``.csv``/``.parquet`` file.
+    out : str or PathLike
+        Run directory to write (refused when non-empty unless ``overwrite`` or ``resume``).
+    model_options, train_options : mapping
+        :class:`~vaekit.config.ModelConfig` and :class:`~vaekit.config.TrainConfig` fields.
+    config_file : path or None
+        JSON or TOML file with the same fields (see :func:`read_config_file`).
+    autoencoder : bool or None
+        Train the deterministic :class:`~vaekit.Autoencoder`; None takes the file's ``class_name``
+        (default a VAE).
+    resume : bool
+        Continue the run in ``out`` from its checkpoint: its model config is reused, training fields
+        may be changed (for example more ``epochs``).
+    overwrite : bool
+    limit : int or None
+        Train on the first ``limit`` examples only.
+    label_column : str or None
+        Label column of a table (kept for plots; not a feature).
+    callbacks : sequence of Callback
+        Passed to :func:`vaekit.fit` (progress bars).
+
+    Returns
+    -------
+    model : VAE or Autoencoder
+        Trained, holding its best weights; ``model.history`` has the per-epoch metrics.
+    data : Dataset
+        The training data.
+    """
+    from ..model import VAE, Autoencoder
+    from ..training import fit
+
+    model_options = {k: v for k, v in (model_options or {}).items() if v is not None}
+    train_options = {k: v for k, v in (train_options or {}).items() if v is not None}
+    file = read_config_file(config_file) if config_file is not None else ConfigFile()
+    if resume:
+        if model_options or file.model or autoencoder is not None:
+            given = sorted(set(model_options) | set(file.model)) + (["autoencoder"] if autoencoder is not None else [])
+            raise ConfigError(
+                f"--resume continues the run in '{out}' with its saved model, so model options cannot change; "
+                f"drop {', '.join(given)} (training options such as --epochs may change)."
+            )
+        doc = vio.read_config(out)
+        model = vio.build_from_config(doc, str(Path(out) / vio.CONFIG_FILE))
+        base = dict(doc.get("train") or {})
+        train_cfg = TrainConfig.from_dict({**base, **file.train, **train_options}, where="the training options")
+        data = load_data(source, limit=limit, data_spec=model.data_spec, label_column=label_column)
+    else:
+        data = load_data(source, limit=limit, label_column=label_column)
+        is_ae = autoencoder if autoencoder is not None else file.class_name == "Autoencoder"
+        cls = Autoencoder if is_ae else VAE
+        model = cls.for_data(data, **{**file.model, **model_options})
+        train_cfg = TrainConfig.from_dict({**file.train, **train_options}, where="the training options")
+    fit(model, data, train_cfg, out=out, resume=resume, overwrite=overwrite, callbacks=list(callbacks), progress=False)
+    model.run_dir = Path(out)
+    return model, data
+
+
+def training_summary(model, data: Dataset) -> dict[str, Any]:
+    """What a finished training run did, for a short summary (labels -> values)."""
+    history = model.history
+    last = history.rows[-1] if history.rows else {}
+    best = next((r for r in history.rows if r["epoch"] == history.best_epoch), last)
+    stopped = "" if history.stop_reason == "epochs" else f" (stopped: {history.stop_reason.replace('_', ' ')})"
+    summary: dict[str, Any] = {
+        "model": f"{type(model).__name__} ({model.config.net}, latent_dim {model.latent_dim}, {model.config.likelihood})",
+        "data": data.description or data.name,
+        "epochs": f"{len(history)}{stopped}",
+        "best epoch": history.best_epoch,
+    }
+    for key in ("val_loss", "train_loss"):
+        if best.get(key) is not None:
+            summary[f"{key.replace('_', ' ')} (best epoch)"] = best[key]
+            break
+    summary["training time (s)"] = round(sum(r.get("seconds") or 0.0 for r in history.rows), 1)
+    return summary
+
+
+# ---------------------------------------------------------------------------------------------- evaluation
+def evaluate_run(
+    model,
+    data: Dataset,
+    *,
+    k: int = 1000,
+    batch_size: int = 256,
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Evaluate a model on ``data`` (see :func:`vaekit.evaluate`) and describe what was evaluated.
+
+    Returns
+    -------
+    dict
+        The metrics (``neg_elbo``, ``reconstruction_nll``, ``kl``, ``nll``, ``bits_per_dim``,
+        ``active_units``, ``n``, ``k``; an autoencoder has ``reconstruction_nll`` and ``n`` only) plus
+        ``class_name``, ``data`` (the data's name) and ``seed``. Non-finite values become None (JSON).
+    """
+    from ..evaluation import evaluate
+
+    check_param("evaluate_run", "k", k, Interval("int", 0, None))
+    metrics = evaluate(model, data, k=k, batch_size=batch_size, seed=seed, progress=progress)
+    out: dict[str, Any] = {"class_name": type(model).__name__, "data": data.name, "seed": seed}
+    for key, value in metrics.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            value = None
+        out[key] = value
+    return out
+
+
+def write_eval(run: str | os.PathLike, result: Mapping[str, Any]) -> Path:
+    """Write ``result`` to ``RUN/eval.json`` atomically; return the path."""
+    path = Path(run) / EVAL_FILE
+    vio.write_json(path, dict(result))
+    return path
+
+
+def read_eval(run: str | os.PathLike) -> dict | None:
+    """``RUN/eval.json`` if it exists and is readable, else None."""
+    path = Path(run) / EVAL_FILE
+    if not path.is_file():
+        return None
+    try:
+        doc = vio.read_json(path)
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def metric_rows(result: Mapping[str, Any], latent_dim: int | None = None) -> dict[str, Any]:
+    """Human labels for an evaluation result, in reading order (for tables and the console).
+
+    Examples
+    --------
+    >>> metric_rows({"neg_elbo": 101.0, "reconstruction_nll": 80.0, "kl": 21.0, "n": 500})
+    {'negative ELBO (nats)': 101.0, 'reconstruction NLL (nats)': 80.0, 'KL (nats)': 21.0, 'examples': 500}
+    """
+    labels = {
+        "neg_elbo": "negative ELBO (nats)",
+        "reconstruction_nll": "reconstruction NLL (nats)",
+        "kl": "KL (nats)",
+        "nll": f"NLL estimate, IWAE k={result.get('k')} (nats)",
+        "bits_per_dim": "bits/dim",
+        "active_units": "active units" + (f" (of {latent_dim})" if latent_dim else ""),
+        "n": "examples",
+    }
+    return {label: result[key] for key, label in labels.items() if result.get(key) is not None}
