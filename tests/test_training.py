@@ -212,3 +212,10 @@ def test_fit_streams_a_memory_mapped_array(tmp_path, monkeypatch):
     in_memory = vaekit.VAE.for_data(data, latent_dim=2, hidden_dims=(16,))
     h2 = vaekit.fit(in_memory, vaekit.datasets.from_array(x), epochs=3, batch_size=32, val_fraction=0, progress=False)
     assert _strip(h.rows) == _strip(h2.rows)  # streaming changes where batches come from, not the numbers
+
+
+def test_cosine_schedule_follows_the_time_budget():
+    # step progress 10% but time 90% spent: the lr is the cosine at 90%
+    lr = lr_at(10, lr=1.0, schedule="cosine", warmup_steps=0, total_steps=100, time_fraction=0.9)
+    assert lr == pytest.approx(0.5 * (1 + math.cos(math.pi * 0.9)))
+    assert lr_at(10, lr=1.0, schedule="constant", warmup_steps=0, total_steps=100, time_fraction=0.9) == 1.0

@@ -175,7 +175,8 @@ class TrainConfig(_Config):
     weight_decay : float
         AdamW decoupled weight decay.
     lr_schedule : {"constant", "cosine"}
-        Learning-rate schedule over the whole run (after ``lr_warmup_steps`` linear warm-up).
+        Learning-rate schedule over the whole run (after ``lr_warmup_steps`` linear warm-up). With
+        ``max_time``, the cosine also follows elapsed time, reaching 0 when the budget is spent.
     lr_warmup_steps : int
         Steps of linear learning-rate warm-up.
     grad_clip : float or None

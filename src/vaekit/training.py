@@ -48,8 +48,14 @@ def kl_weight_at(epoch: int, step: int, *, beta: float, warmup: int, unit: str, 
     return beta * min(1.0, progress)
 
 
-def lr_at(step: int, *, lr: float, schedule: str, warmup_steps: int, total_steps: int) -> float:
+def lr_at(
+    step: int, *, lr: float, schedule: str, warmup_steps: int, total_steps: int, time_fraction: float | None = None
+) -> float:
     """Learning rate at ``step``: linear warm-up, then constant or cosine decay to 0 at ``total_steps``.
+
+    With a wall-clock budget (``time_fraction`` = elapsed / ``max_time``), the cosine runs on whichever of
+    step progress and time progress is further along, so a time-limited run still anneals to 0 when
+    its time is up instead of stopping at a high learning rate.
 
     Examples
     --------
@@ -57,11 +63,15 @@ def lr_at(step: int, *, lr: float, schedule: str, warmup_steps: int, total_steps
     0.001
     >>> round(lr_at(50, lr=1e-3, schedule="cosine", warmup_steps=0, total_steps=100), 6)
     0.0005
+    >>> round(lr_at(10, lr=1e-3, schedule="cosine", warmup_steps=0, total_steps=100, time_fraction=0.5), 6)
+    0.0005
     """
     if warmup_steps > 0 and step < warmup_steps:
         return lr * (step + 1) / warmup_steps
     if schedule == "cosine":
         t = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        if time_fraction is not None:
+            t = max(t, time_fraction)
         return lr * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
     return lr
 
@@ -371,8 +381,9 @@ def fit(
         n_seen = 0
         for xb in train.batches(cfg.batch_size, shuffle=True, generator=generator):
             # schedule
+            time_fraction = None if cfg.max_time is None else (time.perf_counter() - started) / cfg.max_time
             lr = lr_at(state.step, lr=cfg.lr, schedule=cfg.lr_schedule, warmup_steps=cfg.lr_warmup_steps,
-                       total_steps=total_steps)
+                       total_steps=total_steps, time_fraction=time_fraction)
             for group in opt.param_groups:
                 group["lr"] = lr
             w = kl_weight_at(epoch, state.step, beta=model.config.beta, warmup=cfg.kl_warmup,
