@@ -384,7 +384,7 @@ def fit(
     # Initialise deterministically from the seed unless resuming (weights then come from the checkpoint).
     if not (warm_start or resume):
         model.initialize(cfg.seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = _adamw(model, cfg)
     state = TrainingState(config=cfg, steps_per_epoch=steps_per_epoch, n_train=len(train),
                           n_val=0 if val is None else len(val))
     run = None
@@ -492,6 +492,15 @@ def fit(
     logger.info("trained %s for %d epochs (%s); best epoch %d", type(model).__name__, state.epoch, stop_reason,
                 state.best_epoch)
     return history
+
+
+def _adamw(model, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW with the fused kernel where torch has one for these parameters (fewer passes over memory)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    try:
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
+    except (RuntimeError, TypeError):  # older torch or an unsupported device/dtype
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
 def _raise_non_finite(obj, epoch: int, step: int, run: Path | None):
