@@ -1,0 +1,243 @@
+"""Test log-likelihood on dynamically binarised MNIST: vaekit's default image preset vs the classic reference.
+
+Both models train for the same wall-clock budget on the 60,000 MNIST training digits, redrawing a binary
+image x ~ Bernoulli(grey values) for every batch (dynamic binarisation, Salakhutdinov & Murray 2008), and are
+scored on the 10,000 test digits binarised once with seed 0 (``vaekit.evaluation.binarize_once``):
+
+* **vaekit**: ``vaekit.VAE.for_data(train)`` with no overrides, trained with the documented training preset
+  ``vaekit.training.default_train_config(train.spec, max_time=budget, epochs=10_000)`` (the cosine learning
+  rate anneals over the time budget; the preset holds out 10% for validation, so vaekit fits 54,000 digits);
+* **reference**: the 784-400-20 ReLU VAE of ``pytorch/examples`` in plain PyTorch (``DataLoader``, Adam
+  lr 1e-3, batch 128, summed BCE + analytic KL), stopped after the epoch in which the budget runs out (the
+  same rule as ``max_time``).
+
+Reported per model: epochs done, training minutes, test negative ELBO (one z per image, analytic KL), test
+NLL = -IWAE_k (Burda et al. 2016; a stochastic upper bound on -log p(x) that tightens with k) and bits/dim.
+
+Usage::
+
+    python bench/mnist_nll.py --minutes 10                 # the acceptance run (k=1000)
+    python bench/mnist_nll.py --minutes 2 --k 100          # a quick comparison
+    python bench/mnist_nll.py --quick --minutes 0.5 --k 10  # smoke test on 6,000 / 1,000 images
+
+The last line of stdout is one JSON object; the full record goes to ``bench/out/mnist_nll.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as C  # noqa: E402
+
+import vaekit  # noqa: E402
+from vaekit.evaluation import binarize_once  # noqa: E402
+from vaekit.training import default_train_config  # noqa: E402
+
+TARGET_NLL = 90.0  # nats, the acceptance target at --minutes 10
+
+REF_BATCH_SIZE = 128
+REF_LR = 1e-3
+PROBE_IMAGES = 200
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", type=Path, default=C.DEFAULT_MNIST, help=f"MNIST .npz (default: {C.DEFAULT_MNIST})")
+    p.add_argument("--minutes", type=float, default=10.0, help="training wall-clock budget per model (default 10)")
+    p.add_argument("--k", type=int, default=1000, help="importance samples for the test NLL (default 1000)")
+    p.add_argument("--seed", type=int, default=0, help="training seed (the test set is always binarised with seed 0)")
+    p.add_argument("--eval-batch-size", type=int, default=100, help="test images per IWAE batch (default 100)")
+    p.add_argument("--eval-budget-minutes", type=float, default=8.0,
+                   help="warn when the extrapolated evaluation time per model exceeds this (default 8)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch.set_num_threads for both models (default: torch's default); 1 avoids the "
+                        "intra-op threads stalling each other on a busy shared machine")
+    p.add_argument("--only", choices=("both", "vaekit", "reference"), default="both", help="models to run")
+    p.add_argument("--quick", action="store_true",
+                   help="6,000 training and 1,000 test images: a smoke test, not a measurement")
+    args = p.parse_args(argv)
+    if args.minutes <= 0:
+        p.error("--minutes must be > 0")
+    if args.k < 1:
+        p.error("--k must be >= 1")
+    if args.threads is not None and args.threads < 1:
+        p.error("--threads must be >= 1")
+    return args
+
+
+class EvalProgress:
+    """``progress(done, total)`` callback: a line on stderr about every 10% with the time left."""
+
+    def __init__(self, label: str):
+        self.label, self.t0, self.next = label, time.perf_counter(), 0.1
+
+    def __call__(self, done: int, total: int) -> None:
+        if done / total + 1e-9 >= self.next or done == total:
+            el = time.perf_counter() - self.t0
+            C.log(f"  {self.label}: {done:>6,}/{total:,} test images, {el / 60:.1f} min, "
+                  f"~{el / done * (total - done) / 60:.1f} min left")
+            while self.next <= done / total + 1e-9:
+                self.next += 0.1
+
+
+def probe_eval_minutes(label: str, run_eval, n_total: int, k: int, budget: float) -> float:
+    """Time the evaluation on a few images with a smaller k and extrapolate to the full set and k."""
+    k_small = max(1, k // 10)
+    t0 = time.perf_counter()
+    run_eval(k_small, PROBE_IMAGES)
+    probe = time.perf_counter() - t0
+    est = probe * (n_total / PROBE_IMAGES) * (k / k_small) / 60
+    C.log(f"{label}: {PROBE_IMAGES} images with k={k_small} took {probe:.1f} s -> "
+          f"~{est:.1f} min for {n_total:,} images with k={k}")
+    if est > budget:
+        C.log(f"warning: {label} evaluation is expected to take ~{est:.1f} min, more than the "
+              f"{budget:g} min budget (lower --k or run on a quieter machine)")
+    return est
+
+
+def run_vaekit(train, test_bin, args) -> dict:
+    model = vaekit.VAE.for_data(train)  # the default preset, no overrides
+    # The budget is max_time; epochs only has to be large enough never to stop training first.
+    # The documented preset: for grey images AdamW lr 3e-3, batch 128, dynamic binarisation, cosine decay
+    # that follows the max_time budget, 10% validation split.
+    cfg = default_train_config(train.spec, max_time=args.minutes * 60, epochs=10_000, seed=args.seed)
+    C.log(f"vaekit: {model.config.hidden_dims} latent {model.config.latent_dim} {model.config.activation} "
+          f"{model.config.likelihood}, {sum(p.numel() for p in model.parameters()):,} parameters; "
+          f"training preset default_train_config(spec): {cfg.to_dict()}")
+    t0 = time.perf_counter()
+    history = vaekit.fit(model, train, cfg, progress=False)
+    train_s = time.perf_counter() - t0
+    last = history.rows[-1]
+    C.log(f"vaekit: {len(history)} epochs in {train_s / 60:.2f} min ({history.stop_reason}); last train loss "
+          f"{last['train_loss']:.2f}" + (f", val loss {last['val_loss']:.2f}" if last["val_loss"] is not None else ""))
+
+    def run_eval(k, n=None, progress=None):
+        data = test_bin if n is None else test_bin.subset(range(min(n, len(test_bin))))
+        return vaekit.evaluate(model, data, k=k, batch_size=args.eval_batch_size, seed=0, progress=progress)
+
+    est = probe_eval_minutes("vaekit", run_eval, len(test_bin), args.k, args.eval_budget_minutes)
+    t0 = time.perf_counter()
+    ev = run_eval(args.k, progress=EvalProgress(f"vaekit IWAE-{args.k}"))
+    eval_s = time.perf_counter() - t0
+    return {
+        "model_config": model.config.to_dict(), "train_config": cfg.to_dict(),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "n_fit": len(train) - round(cfg.val_fraction * len(train)), "n_val": round(cfg.val_fraction * len(train)),
+        "epochs": len(history), "train_minutes": train_s / 60, "stop_reason": history.stop_reason,
+        "last_lr": last["lr"],
+        "best_epoch": history.best_epoch, "last_train_loss": last["train_loss"], "last_val_loss": last["val_loss"],
+        "test_neg_elbo": ev["neg_elbo"], "test_nll": ev["nll"], "bits_per_dim": C.bits_per_dim(ev["nll"]),
+        "active_units": ev["active_units"], "eval_minutes": eval_s / 60, "eval_minutes_estimated": est,
+        "history": history.rows,
+    }
+
+
+def run_reference(x_train: torch.Tensor, test_bin, args) -> dict:
+    torch.manual_seed(args.seed)
+    model = C.ReferenceVAE()
+    opt = torch.optim.Adam(model.parameters(), lr=REF_LR)
+    loader = C.reference_loader(x_train, REF_BATCH_SIZE)
+    budget = args.minutes * 60
+    C.log(f"reference: 784-400-20 ReLU, {sum(p.numel() for p in model.parameters()):,} parameters, "
+          f"Adam lr {REF_LR}, batch {REF_BATCH_SIZE}, dynamic binarisation")
+    t0 = time.perf_counter()
+    epochs, losses = 0, []
+    while True:  # stop after the epoch in which the budget runs out, as vaekit's max_time does
+        losses.append(C.reference_train_epoch(model, opt, loader, binarize=True))
+        epochs += 1
+        if time.perf_counter() - t0 >= budget:
+            break
+    train_s = time.perf_counter() - t0
+    C.log(f"reference: {epochs} epochs in {train_s / 60:.2f} min; last train loss {losses[-1]:.2f}")
+    x_test = test_bin.get(slice(None))
+
+    def run_eval(k, n=None, progress=None):
+        x = x_test if n is None else x_test[:n]
+        return C.reference_evaluate(model, x, k=k, batch_size=args.eval_batch_size, seed=0, progress=progress)
+
+    est = probe_eval_minutes("reference", run_eval, len(x_test), args.k, args.eval_budget_minutes)
+    t0 = time.perf_counter()
+    ev = run_eval(args.k, progress=EvalProgress(f"reference IWAE-{args.k}"))
+    eval_s = time.perf_counter() - t0
+    return {
+        "parameters": sum(p.numel() for p in model.parameters()), "epochs": epochs, "train_minutes": train_s / 60,
+        "last_train_loss": losses[-1], "train_loss_per_epoch": losses,
+        "test_neg_elbo": ev["neg_elbo"], "test_nll": ev["nll"], "bits_per_dim": C.bits_per_dim(ev["nll"]),
+        "eval_minutes": eval_s / 60, "eval_minutes_estimated": est,
+    }
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    arrays = C.load_mnist(args.data)
+    if args.quick:
+        arrays = C.subset_first(arrays, 6000, 1000)
+    train = C.mnist_dataset(arrays["x_train"], arrays["y_train"], name="mnist-train")
+    test = C.mnist_dataset(arrays["x_test"], arrays["y_test"], name="mnist-test")
+    test_bin = binarize_once(test, seed=0)
+    C.log(f"{len(train):,} training images (dynamically binarised), {len(test_bin):,} test images (binarised "
+          f"once, seed 0); budget {args.minutes:g} min per model, k={args.k}")
+
+    results = {}
+    if args.only in ("both", "vaekit"):
+        results["vaekit"] = run_vaekit(train, test_bin, args)
+    if args.only in ("both", "reference"):
+        results["reference"] = run_reference(train.get(slice(None)), test_bin, args)
+
+    info = C.machine_info()
+    rows = []
+    labels = {"vaekit": "vaekit preset", "reference": "reference 784-400-20"}
+    for name, r in results.items():
+        rows.append([labels[name], f"{r['parameters']:,}", r["epochs"], r["train_minutes"], r["test_neg_elbo"],
+                     r["test_nll"], r["bits_per_dim"], r["eval_minutes"]])
+    C.print_table(
+        f"MNIST (dynamically binarised) test NLL, {len(test_bin):,} test images, k={args.k}, "
+        f"{args.minutes:g} min training budget ({info['cpu_count']} CPUs, torch {info['torch_version']})",
+        ["model", "params", "train epochs", "train min", "test neg-ELBO", f"test NLL (k={args.k})", "bits/dim",
+         "eval min"], rows)
+
+    v, r = results.get("vaekit"), results.get("reference")
+    summary = {
+        "benchmark": "mnist_nll",
+        "vaekit_test_nll": None if v is None else round(v["test_nll"], 3),
+        "reference_test_nll": None if r is None else round(r["test_nll"], 3),
+        "vaekit_test_neg_elbo": None if v is None else round(v["test_neg_elbo"], 3),
+        "reference_test_neg_elbo": None if r is None else round(r["test_neg_elbo"], 3),
+        "vaekit_bits_per_dim": None if v is None else round(v["bits_per_dim"], 5),
+        "minutes": args.minutes,
+        "k": args.k,
+        "seed": args.seed,
+        "torch_num_threads": torch.get_num_threads(),
+        "vaekit_epochs": None if v is None else v["epochs"],
+        "reference_epochs": None if r is None else r["epochs"],
+        "target_nll": TARGET_NLL,
+        "target_met": None if v is None or r is None else bool(v["test_nll"] <= TARGET_NLL
+                                                                and v["test_nll"] < r["test_nll"]),
+        "quick": args.quick,
+        "n_train": len(train),
+        "n_test": len(test_bin),
+        "cpu_count": info["cpu_count"],
+        "torch_version": info["torch_version"],
+        "vaekit_version": info["vaekit_version"],
+        "date": info["date"],
+    }
+    if v is not None and r is not None:
+        print(f"vaekit - reference: {v['test_nll'] - r['test_nll']:+.2f} nats "
+              f"(target: vaekit <= {TARGET_NLL:g} and below the reference at --minutes 10)")
+    path = C.write_json("mnist_nll.json", {**summary, "machine": info, "results": results})
+    C.log(f"wrote {path}")
+    C.emit_summary(summary)
+    return summary
+
+
+if __name__ == "__main__":
+    main()
