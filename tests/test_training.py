@@ -219,3 +219,14 @@ def test_cosine_schedule_follows_the_time_budget():
     lr = lr_at(10, lr=1.0, schedule="cosine", warmup_steps=0, total_steps=100, time_fraction=0.9)
     assert lr == pytest.approx(0.5 * (1 + math.cos(math.pi * 0.9)))
     assert lr_at(10, lr=1.0, schedule="constant", warmup_steps=0, total_steps=100, time_fraction=0.9) == 1.0
+
+
+def test_resume_keeps_the_training_clock(image_data, tmp_path):
+    kw = dict(epochs=6, batch_size=16, progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        vaekit.fit(_model(image_data), image_data, out=tmp_path / "r", callbacks=[_Kill(2)], **kw)
+    elapsed = json.loads((tmp_path / "r" / "checkpoint" / "state.json").read_text())["elapsed"]
+    assert elapsed > 0
+    # the budget is already spent before the resume, so exactly one more epoch runs
+    h = vaekit.fit(_model(image_data), image_data, out=tmp_path / "r", resume=True, max_time=elapsed, **kw)
+    assert len(h) == 3 and h.stop_reason == "max_time"

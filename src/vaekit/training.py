@@ -119,6 +119,7 @@ class TrainingState:
     best_value: float = math.inf
     best_epoch: int = -1
     epochs_without_improvement: int = 0
+    elapsed: float = 0.0  # training seconds so far (kept across resume so max_time means total time)
     rows: list = field(default_factory=list)
 
 
@@ -254,7 +255,7 @@ def _write_checkpoint(run: Path, model, opt, generator: torch.Generator, state: 
     vio.write_json(ckpt / "state.json", {
         "epoch": state.epoch, "step": state.step, "best_value": state.best_value if math.isfinite(state.best_value) else None,
         "best_epoch": state.best_epoch, "epochs_without_improvement": state.epochs_without_improvement,
-        "optimizer": opt_meta, "rows": state.rows,
+        "elapsed": state.elapsed, "optimizer": opt_meta, "rows": state.rows,
     })
 
 
@@ -278,6 +279,7 @@ def _read_checkpoint(run: Path, model, opt, generator: torch.Generator, state: T
     state.best_value = math.inf if meta["best_value"] is None else meta["best_value"]
     state.best_epoch = meta["best_epoch"]
     state.epochs_without_improvement = meta["epochs_without_improvement"]
+    state.elapsed = float(meta.get("elapsed", 0.0))
     state.rows = list(meta["rows"])
     best_path = ckpt / "best.safetensors"
     return vio.load_tensors(best_path) if best_path.is_file() else None
@@ -400,7 +402,8 @@ def fit(
 
     for cb in callbacks:
         cb.on_train_begin(state)
-    started = time.perf_counter()
+    # A resumed run continues the clock, so max_time and the time-following cosine mean total training time.
+    started = time.perf_counter() - state.elapsed
     stop_reason = "epochs"
     model.train()
     for epoch in range(state.start_epoch, cfg.epochs):
@@ -451,6 +454,7 @@ def fit(
         else:
             monitored = train_loss
         row["seconds"] = time.perf_counter() - t0
+        state.elapsed = time.perf_counter() - started
         state.rows.append(row)
         if monitored < state.best_value:
             state.best_value, state.best_epoch, state.epochs_without_improvement = monitored, epoch + 1, 0
