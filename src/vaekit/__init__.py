@@ -52,4 +52,15 @@ __all__ = [
     "CheckpointError",
     "NotFittedError",
     "TrainingError",
+    "VAETransformer",
 ]
+
+
+def __getattr__(name: str):
+    # scikit-learn's estimator machinery is imported on first use, so `import vaekit` and the CLI stay quick.
+    if name == "VAETransformer":
+        from .tasks.embed import VAETransformer
+
+        globals()["VAETransformer"] = VAETransformer
+        return VAETransformer
+    raise AttributeError(f"module 'vaekit' has no attribute {name!r}")

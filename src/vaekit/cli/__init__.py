@@ -25,9 +25,11 @@ from ..errors import VaekitError
 from . import _console
 from ._options import DebugOpt, VersionOpt
 from .demo import EPILOG as _DEMO_EPILOG, demo
+from .embed import EPILOG as _EMBED_EPILOG, embed
 from .evaluate import EPILOG as _EVAL_EPILOG, eval_
 from .interpolate import EPILOG as _INTERPOLATE_EPILOG, interpolate
 from .latent import EPILOG as _LATENT_EPILOG, latent
+from .neighbors import EPILOG as _NEIGHBORS_EPILOG, neighbors
 from .reconstruct import EPILOG as _RECONSTRUCT_EPILOG, reconstruct
 from .report import EPILOG as _REPORT_EPILOG, report
 from .sample import EPILOG as _SAMPLE_EPILOG, sample
@@ -89,6 +91,8 @@ for _name, _function, _epilog in (
     ("reconstruct", reconstruct, _RECONSTRUCT_EPILOG),
     ("interpolate", interpolate, _INTERPOLATE_EPILOG),
     ("latent", latent, _LATENT_EPILOG),
+    ("embed", embed, _EMBED_EPILOG),
+    ("neighbors", neighbors, _NEIGHBORS_EPILOG),
     ("traverse", traverse, _TRAVERSE_EPILOG),
     ("report", report, _REPORT_EPILOG),
 ):

@@ -28,12 +28,20 @@ __all__ = [
     "ThreadsOpt",
     "DebugOpt",
     "VersionOpt",
+    "Reduction",
+    "Split",
+    "SplitOpt",
+    "BatchSizeOpt",
 ]
 
 #: Encoder/decoder family (the ``net`` field of ModelConfig).
 Net = Enum("Net", [(n, n) for n in NETS], type=str)
 #: Family of p(x|z) (the ``likelihood`` field of ModelConfig).
 Likelihood = Enum("Likelihood", [(n, n) for n in LIKELIHOODS], type=str)
+#: Reduction of latent codes to 2-D for plots (``umap`` needs the ``vaekit[umap]`` extra).
+Reduction = Enum("Reduction", [(n, n) for n in ("pca", "tsne", "umap")], type=str)
+#: Split of a data source that has one.
+Split = Enum("Split", [(n, n) for n in ("train", "test", "all")], type=str)
 
 RunDirArg = Annotated[
     Path,
@@ -85,6 +93,13 @@ ThreadsOpt = Annotated[
     typer.Option("--threads", min=1, help="CPU threads torch may use \\[default: torch's choice].", show_default=False,
                  metavar="N"),
 ]
+
+SplitOpt = Annotated[
+    Split,
+    typer.Option("--split", help="Split of DATA for sources that have one (builtins, IDX folders, .npz with x_test)."),
+]
+
+BatchSizeOpt = Annotated[int, typer.Option("--batch-size", min=1, help="Examples read and encoded at a time.")]
 
 DebugOpt = Annotated[
     bool,

@@ -1,0 +1,73 @@
+"""``vaekit embed RUN DATA -o z.parquet``: the latent code of every example, written in bounded memory."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Annotated, Iterator
+
+import typer
+
+from . import _console
+from ._options import BatchSizeOpt, DataArg, QuietOpt, RunDirArg, SeedOpt, Split, SplitOpt
+
+EPILOG = """\
+[bold]Examples[/bold]
+
+  vaekit embed runs/digits mnist -o z.parquet --with-labels
+
+  vaekit embed runs/table big.csv -o z.npy
+
+  vaekit embed runs/table big.csv -o z.csv --sample --seed 1
+
+Columns are z0, z1, ... (plus label with --with-labels; for .npy the labels go to NAME_labels.npy). \
+.npy, .csv and .parquet inputs are read --batch-size rows at a time, so data larger than memory \
+works; the output is written to a temporary file and renamed when complete."""
+
+
+@contextlib.contextmanager
+def missing_extra_is_one_line() -> Iterator[None]:
+    """A missing optional extra (its ImportError names the pip command) is reported like bad input."""
+    try:
+        yield
+    except ImportError as e:
+        if _console.debug_enabled():
+            raise
+        _console.print_error(e)
+        raise typer.Exit(2) from e
+
+
+def embed(
+    run: RunDirArg,
+    data: DataArg,
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Output file: .npy, .csv or .parquet (written atomically).",
+                           metavar="FILE", show_default=False)
+    ],
+    with_labels: Annotated[bool, typer.Option("--with-labels", help="Add a label column (class names).")] = False,
+    sample: Annotated[
+        bool, typer.Option("--sample", help="Write draws z ~ q(z|x) instead of the posterior means.")
+    ] = False,
+    split: SplitOpt = Split.all,
+    batch_size: BatchSizeOpt = 4096,
+    seed: SeedOpt = 0,
+    quiet: QuietOpt = False,
+) -> None:
+    """Write the posterior mean (or, with --sample, a draw) of every example of DATA to a file."""
+    from ..tasks.embed import embed_file
+    from ..tasks.runs import load_run
+
+    _console.seed_everything(seed)
+    model = load_run(run)
+    with missing_extra_is_one_line():
+        result = embed_file(
+            model, data, output, split=split.value, with_labels=with_labels, sample=sample, seed=seed,
+            batch_size=batch_size, progress=_console.eval_progress(quiet, "embedding"),
+        )
+    _console.print_table("Embedded", {
+        "examples": result.n,
+        "latent_dim": result.latent_dim,
+        "values": "draws z ~ q(z|x)" if result.sample else "posterior means E[z|x]",
+        "seconds": round(result.seconds, 1),
+    })
+    _console.print_wrote(*[p for p in (result.path, result.labels_path) if p is not None])

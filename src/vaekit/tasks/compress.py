@@ -1,0 +1,1109 @@
+"""Lossless compression with a trained VAE (bits-back ANS coding) and lossy latent codes.
+
+A VAE's negative ELBO is a code length. Bits-back coding with asymmetric numeral systems
+(BB-ANS, Townsend et al. 2019) turns it into a real one: to encode an image x on an ANS stack,
+
+1. *pop* a latent z from the stack with the posterior q(z|x) (this "gets bits back"),
+2. *push* x with the likelihood p(x|z),
+3. *push* z with the prior p(z).
+
+The net growth of the stack is -log p(x|z) - log p(z) + log q(z|x), whose average over z ~ q is the
+negative ELBO. Decoding runs the same steps backwards: pop z with the prior, pop x with p(x|z), push z
+back with q(z|x), which restores exactly the bits the encoder popped. The z pushed for one image
+provides the bits popped for the next, so only the first image needs a small fixed reservoir of
+clean bits (``initial_words`` below; it stays in the file and is verified after decoding).
+
+The entropy coder is `constriction <https://bamler-lab.github.io/constriction/>`_ (Bamler 2022):
+its ANS stack with quantised-Gaussian models for the latents and Bernoulli / categorical models for
+pixels, called once per batch with vectors of per-symbol parameters.
+
+Latents live on a uniform grid of step ``2**-latent_precision`` in [-8, 8] (``latent_precision=10``:
+16,385 buckets per dimension); the decoder sees the bucket centres. Pixel models:
+
+* ``bernoulli``: Bernoulli(sigmoid(logits)) per pixel (binary data);
+* ``discretized_logistic``: a 256-way categorical whose entries are the exact bin masses of the
+  discretised logistic (CDF differences at the bin edges, tails in the edge bins);
+* ``categorical256``: the model's own softmax.
+
+Determinism is what makes decoding possible: both sides must compute bit-identical probabilities.
+The networks run in float32 on the CPU with one thread, on batches of identical composition in
+encoder and decoder (a fixed schedule stored in the header), and every probability is computed in
+float64 from those float32 outputs. Files therefore decode on the same platform (CPU family, torch
+and constriction versions); a mismatch is detected by the checksum of the decoded data, never
+returned as wrong data.
+
+File format (``.vkz``), all integers little-endian::
+
+    magic       8 bytes   b"\\x89VKZ\\r\\n\\x1a\\n"
+    header_len  uint32
+    header      header_len bytes of UTF-8 JSON (format_version, mode, model_sha256, n, shapes,
+                dtype, coding parameters, data_sha256, payload_bytes, ...)
+    payload     payload_bytes bytes: the ANS stack as uint32 words
+    crc32       uint32    CRC-32 of everything above
+
+References
+----------
+Townsend, Bird & Barber (2019), "Practical lossless compression with latent variables using bits back
+coding", ICLR. Kingma, Abbeel & Ho (2019), "Bit-Swap", ICML. Bamler (2022), "Understanding entropy
+coding with asymmetric numeral systems (ANS): a statistician's perspective", arXiv:2201.01741.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import struct
+import time
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+
+from .._validation import Interval, check_param
+from ..errors import CheckpointError, ConfigError, DataError
+
+__all__ = [
+    "FORMAT_VERSION",
+    "SUFFIX",
+    "compress",
+    "decompress",
+    "read_header",
+    "model_fingerprint",
+    "batch_schedule",
+    "compress_files",
+    "decompress_file",
+    "read_inputs",
+    "CompressResult",
+    "DecompressResult",
+]
+
+FORMAT_VERSION = 1
+SUFFIX = ".vkz"
+MAGIC = b"\x89VKZ\r\n\x1a\n"
+_LEN = struct.Struct("<I")
+#: Half-width of the latent grid in prior standard deviations; |z| > 8 has prior mass < 1e-15.
+LATENT_RANGE = 8
+#: Largest probability table (entries) built for one batch of 256-level pixel models (32 MiB float64).
+_TABLE_ELEMENTS = 1 << 22
+_LIKELIHOOD_LEVELS = {"bernoulli": 2, "discretized_logistic": 256, "categorical256": 256}
+_INIT_DOMAIN = b"vaekit bits-back initial state v1"
+
+Progress = Callable[[int, int], None]
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+def _constriction():
+    try:
+        import constriction
+    except ImportError as e:
+        raise ImportError("vaekit compression needs constriction: pip install 'vaekit[compress]'") from e
+    return constriction
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    from .._version import __version__
+
+    try:
+        cv = version("constriction")
+    except PackageNotFoundError:  # pragma: no cover - imported but not installed as a distribution
+        cv = "unknown"
+    return {"vaekit_version": __version__, "torch_version": torch.__version__, "constriction_version": cv}
+
+
+def model_fingerprint(model) -> str:
+    """SHA-256 identity of a model: class, ``model.config`` and every weight tensor (names, dtypes, shapes, bytes).
+
+    Equal for a model in memory and the same model saved to and loaded from a run directory, so a
+    compressed file can name the model it needs.
+
+    Parameters
+    ----------
+    model : VAE
+
+    Returns
+    -------
+    str
+        64 hex digits.
+    """
+    h = hashlib.sha256()
+    doc = {"class_name": type(model).__name__, "model": model.config.to_dict()}
+    h.update(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode())
+    for name, t in sorted(model.state_dict().items()):
+        t = t.detach().cpu().contiguous()
+        h.update(f"\n{name}|{t.dtype}|{tuple(t.shape)}\n".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def batch_schedule(n: int, max_batch: int) -> list[int]:
+    """Images per network evaluation, in coding order: 1, 1, ... growing by 25% up to ``max_batch``.
+
+    Encoder and decoder evaluate the networks on batches of exactly these sizes, so every image sees
+    bit-identical network outputs on both sides. The slow start keeps the bits a batch pops within
+    what the images before it pushed (a batch pops about latent_dim x (latent_precision + 2) bits per
+    image; an image pushes its code length).
+
+    Examples
+    --------
+    >>> batch_schedule(12, 4)
+    [1, 1, 1, 1, 1, 1, 1, 1, 2, 2]
+    >>> sum(batch_schedule(1000, 64)), max(batch_schedule(1000, 64))
+    (1000, 64)
+    """
+    sizes, done = [], 0
+    while done < n:
+        b = min(max_batch, max(1, done // 4), n - done)
+        sizes.append(b)
+        done += b
+    return sizes
+
+
+def _initial_words(count: int) -> np.ndarray:
+    """``count`` fixed pseudo-random uint32 words (SHA-256 in counter mode): the clean bits the first z is popped from."""
+    out = bytearray()
+    i = 0
+    while len(out) < 4 * count:
+        out += hashlib.sha256(_INIT_DOMAIN + i.to_bytes(4, "little")).digest()
+        i += 1
+    return np.frombuffer(bytes(out[: 4 * count]), dtype="<u4").astype(np.uint32)
+
+
+@contextlib.contextmanager
+def _deterministic_cpu() -> Iterator[None]:
+    """One intra-op thread and no autograd while coding: the same inputs give the same float32 outputs."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.inference_mode():
+            yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _cpu_eval_model(model):
+    """The model on the CPU (a copy when it lives elsewhere, so the caller's model is untouched)."""
+    import copy
+
+    if next(model.parameters()).device.type != "cpu":
+        model = copy.deepcopy(model).cpu()
+    return model
+
+
+def _check_model(model, *, lossy: bool) -> str:
+    from ..model import VAE
+
+    if not isinstance(model, VAE):
+        raise ConfigError(f"compress needs a trained vaekit VAE; got {type(model).__name__}.")
+    if type(model).__name__ == "Autoencoder" or model._posterior_params != 2:
+        raise ConfigError(
+            "Bits-back compression needs a posterior q(z|x); an Autoencoder has none. Train a VAE (drop --autoencoder)."
+        )
+    lik = model.config.likelihood
+    if not lossy and lik not in _LIKELIHOOD_LEVELS:
+        raise ConfigError(
+            f"Lossless compression needs a discrete likelihood (bernoulli, discretized_logistic or categorical256); "
+            f"this model uses '{lik}', a density. Train with --likelihood discretized_logistic for 8-bit data."
+        )
+    if lossy and lik not in _LIKELIHOOD_LEVELS:
+        raise ConfigError(f"Lossy codes decode to images on a discrete grid; the model's likelihood '{lik}' has none.")
+    return lik
+
+
+# ---------------------------------------------------------------------------------------------- arrays <-> symbols
+def _layout(shape: tuple[int, ...], data_shape: tuple[int, ...]) -> str:
+    """How an array of ``shape`` (batch first) maps onto the model's (n, *data_shape)."""
+    rest = tuple(shape[1:])
+    d = math.prod(data_shape)
+    if len(shape) >= 1 and rest == tuple(data_shape):
+        return "model"
+    if len(data_shape) == 3:
+        c, h, w = data_shape
+        if c == 1 and rest == (h, w):
+            return "nhw"
+        if rest == (h, w, c):
+            return "nhwc"
+    if len(shape) == 2 and shape[1] == d:
+        return "flat"
+    dims = ", ".join(map(str, data_shape))
+    alts = ""
+    if len(data_shape) == 3:
+        c, h, w = data_shape
+        alts = (f", (n, {h}, {w})" if c == 1 else "") + f", (n, {h}, {w}, {c})"
+    raise DataError(
+        f"x has shape {tuple(shape)}, but the model expects a batch of shape (n, {dims}){alts} or (n, {d}). "
+        f"A single image needs a batch axis: x[None]."
+    )
+
+
+def _to_model_layout(a: np.ndarray, layout: str, data_shape) -> np.ndarray:
+    n = a.shape[0]
+    if layout == "nhwc":
+        a = a.transpose(0, 3, 1, 2)
+    return np.ascontiguousarray(a).reshape(n, math.prod(data_shape))
+
+
+def _from_model_layout(flat: np.ndarray, layout: str, array_shape: Sequence[int], data_shape) -> np.ndarray:
+    n = flat.shape[0]
+    a = flat.reshape(n, *data_shape)
+    if layout == "nhwc":
+        a = a.transpose(0, 2, 3, 1)
+    return np.ascontiguousarray(a).reshape(tuple(array_shape))
+
+
+def _value_map(a: np.ndarray, levels: int) -> dict:
+    """How values of ``a`` map to symbols 0..levels-1 (checked to be exactly invertible)."""
+    dt = a.dtype
+    top = levels - 1
+    if dt == np.bool_:
+        return {"kind": "bool", "scale": top}
+    if dt.kind in "ui":
+        if a.size == 0:
+            return {"kind": "int", "scale": 1}
+        lo, hi = int(a.min()), int(a.max())
+        if levels == 2:
+            # binary images come as {0, 1} or {0, 255}
+            if lo >= 0 and hi in (0, 1) and ((a == 0) | (a == 1)).all():
+                return {"kind": "int", "scale": 1}
+            if lo >= 0 and hi == 255 and ((a == 0) | (a == 255)).all():
+                return {"kind": "int", "scale": 255}
+            raise DataError(
+                f"The model has a Bernoulli likelihood and compresses binary images only, but x has values in "
+                f"[{lo}, {hi}] that are not all 0/1 (or 0/255). Use a model trained with the 8-bit likelihood "
+                f"(discretized_logistic) for grey levels, or binarise the data first."
+            )
+        if lo < 0 or hi > top:
+            raise DataError(f"The model codes 8-bit values 0..{top}, but x has integer values in [{lo}, {hi}].")
+        return {"kind": "int", "scale": 1}
+    if dt.kind == "f":
+        return {"kind": "float", "scale": top}
+    raise DataError(f"x has dtype {dt}; expected bool, integer or float pixel values.")
+
+
+def _symbols(a: np.ndarray, vmap: dict, levels: int) -> np.ndarray:
+    """Symbols 0..levels-1 (int32) of ``a``, raising DataError unless ``_values`` gives ``a`` back bit for bit."""
+    top = levels - 1
+    if vmap["kind"] == "bool":
+        return a.astype(np.int32) * top
+    if vmap["kind"] == "int":
+        return (a // vmap["scale"]).astype(np.int32)
+    with np.errstate(invalid="ignore"):
+        sym = np.rint(a.astype(np.float64) * top)
+    ok = np.isfinite(sym) & (sym >= 0) & (sym <= top)
+    sym = np.where(ok, sym, 0).astype(np.int32)
+    back = _values(sym, vmap, a.dtype, levels)
+    same = ok & (back.view(f"u{a.dtype.itemsize}") == np.ascontiguousarray(a).view(f"u{a.dtype.itemsize}"))
+    if not same.all():
+        bad = np.flatnonzero(~same.reshape(-1))[0]
+        grid = "{0, 1}" if levels == 2 else f"the {levels}-level grid k/{top}"
+        raise DataError(
+            f"x has float values that are not exactly on {grid} (first: {a.reshape(-1)[bad]!r} at flat index {bad}); "
+            f"lossless coding reproduces only values on the model's grid. Pass uint8 pixels or values k/{top}."
+        )
+    return sym
+
+
+def _values(sym: np.ndarray, vmap: dict, dtype: np.dtype, levels: int) -> np.ndarray:
+    """The inverse of :func:`_symbols`."""
+    dtype = np.dtype(dtype)
+    if vmap["kind"] == "bool":
+        return sym != 0
+    if vmap["kind"] == "int":
+        return (sym.astype(np.int64) * vmap["scale"]).astype(dtype)
+    return sym.astype(dtype) / dtype.type(levels - 1)
+
+
+def _data_digest(a: np.ndarray) -> str:
+    h = hashlib.sha256(f"{a.dtype.str}|{tuple(a.shape)}|".encode())
+    h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
+
+
+def _as_numpy(x) -> tuple[np.ndarray, str]:
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu().numpy(), "torch"
+    if isinstance(x, np.ndarray):
+        return x, "numpy"
+    raise DataError(f"x must be a numpy array or a torch.Tensor of images; got {type(x).__name__}.")
+
+
+# ---------------------------------------------------------------------------------------------- the coder
+class _BitsBack:
+    """The per-batch coding steps shared by encoder and decoder (one network call each, one constriction call each)."""
+
+    def __init__(self, model, latent_precision: int):
+        c = _constriction()
+        self.model = model
+        self.lik = model.config.likelihood
+        self.levels = _LIKELIHOOD_LEVELS[self.lik]
+        self.data_shape = tuple(model.data_shape)
+        self.latent_dim = model.latent_dim
+        self.unit = float(2**latent_precision)  # grid buckets per unit of z
+        self.k = LATENT_RANGE * 2**latent_precision
+        self.latent_family = c.stream.model.QuantizedGaussian(-self.k, self.k)
+        self._windows: dict[int, Any] = {}
+        if self.levels == 2:
+            self.pixel_family = c.stream.model.Bernoulli(perfect=False)
+        else:
+            self.pixel_family = c.stream.model.Categorical(perfect=False)
+        if self.lik == "discretized_logistic":
+            # Upper bin edges of levels 0..254 on the [-1, 1] scale the likelihood uses (likelihoods.py).
+            k_ = torch.arange(self.levels - 1, dtype=torch.float64)
+            self.edges = (2 * k_ + 1) / (self.levels - 1) - 1  # (255,)
+
+    # ---- model inputs and outputs
+    def model_input(self, sym: np.ndarray) -> torch.Tensor:
+        """Symbols (b, D) -> float32 images (b, *data_shape) in [0, 1], built identically on both sides."""
+        x = torch.from_numpy(sym.astype(np.float32)) / float(self.levels - 1)
+        return x.view(sym.shape[0], *self.data_shape)
+
+    def posterior(self, sym: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Means and standard deviations of q(z|x) in grid units, float64, flattened (b * latent_dim,)."""
+        q = self.model.encode(self.model_input(sym))
+        loc, scale = q.base_dist.loc, q.base_dist.scale  # (b, latent_dim) float32
+        if not (torch.isfinite(loc).all() and torch.isfinite(scale).all()):
+            raise DataError("The model's encoder produced non-finite posterior parameters; it cannot code this data.")
+        mean = loc.double().reshape(-1) * self.unit
+        std = scale.double().reshape(-1).clamp(min=1e-12) * self.unit
+        return mean.numpy(), std.numpy()
+
+    def prior(self, count: int) -> tuple[np.ndarray, np.ndarray]:
+        return np.zeros(count, dtype=np.float64), np.full(count, self.unit, dtype=np.float64)
+
+    def latents(self, zsym: np.ndarray) -> torch.Tensor:
+        """Grid symbols -> float32 latents (b, latent_dim) at the bucket centres (exact: power-of-two scaling)."""
+        return torch.from_numpy(zsym.astype(np.float32)).view(-1, self.latent_dim) / self.unit
+
+    def pixel_params(self, zsym: np.ndarray) -> np.ndarray:
+        """Parameters of p(x|z) per pixel, float64: (b*D,) Bernoulli probabilities or (b*D, levels) tables."""
+        base = self.model.decode(self.latents(zsym)).base_dist
+        if self.lik == "bernoulli":
+            logits = base.logits
+            self._check_finite(logits)
+            return torch.sigmoid(logits.double()).reshape(-1).numpy()
+        if self.lik == "discretized_logistic":
+            self._check_finite(base.loc, base.log_scale)
+            loc = base.loc.double().reshape(-1, 1)  # (b*D, 1), [-1, 1] scale
+            inv_s = torch.exp(-base.log_scale.double()).reshape(-1, 1)  # log_scale already clamped at -7
+            t = torch.sub(self.edges, loc).mul_(inv_s)  # (b*D, 255) standardised upper bin edges
+            cdf = torch.sigmoid(t)
+            # Salimans et al. 2017, eq. 2: interior bins are CDF differences, the edge bins take the tails.
+            probs = torch.empty(loc.shape[0], self.levels, dtype=torch.float64)  # (b*D, 256)
+            probs[:, 0] = cdf[:, 0]
+            torch.sub(cdf[:, 1:], cdf[:, :-1], out=probs[:, 1:-1])
+            probs[:, -1] = torch.sigmoid(-t[:, -1])  # 1 - CDF without cancellation
+        else:
+            self._check_finite(base.logits)
+            probs = torch.softmax(base.logits.double(), dim=-1).reshape(-1, self.levels)
+        # Every level keeps a nonzero probability (constriction also guarantees the smallest representable one).
+        return probs.clamp_(min=1e-15).contiguous().numpy()
+
+    @staticmethod
+    def _check_finite(*ts):
+        if not all(bool(torch.isfinite(t).all()) for t in ts):
+            raise DataError("The model's decoder produced non-finite parameters; it cannot code this data.")
+
+    # ---- the posterior on a window around its mean
+    def _window_family(self, w: int):
+        if w not in self._windows:
+            self._windows[w] = _constriction().stream.model.QuantizedGaussian(-w, w)
+        return self._windows[w]
+
+    def _windows_of(self, mean: np.ndarray, std: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Half-width (a power of two >= 8 std, at least 8) and centre of each latent's posterior window, in grid units.
+
+        constriction gives every symbol of a model's range at least 2**-24 probability, so a pop lands on an
+        arbitrary symbol of the range with probability ~ (range size) * 2**-24. Over the whole grid
+        (2 * 8 * 2**latent_precision + 1 symbols) that is a wild z every few images; on a window of
+        +-8 posterior standard deviations such a z is still a plausible one. frexp keeps the window
+        computation exact, so both sides agree on it.
+        """
+        m, e = np.frexp(np.maximum(8.0 * std, 8.0))
+        w = np.ldexp(1.0, np.where(m == 0.5, e - 1, e))  # smallest power of two >= max(8 std, 8)
+        w = np.minimum(w, float(self.k)).astype(np.int64)
+        c = np.clip(np.rint(mean), -self.k + w, self.k - w).astype(np.int64)
+        return w, c
+
+    def pop_posterior(self, coder, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+        w, c = self._windows_of(mean, std)
+        zsym = np.empty(mean.shape[0], dtype=np.int32)
+        for width in np.unique(w):  # ascending; push_posterior undoes in the opposite order
+            idx = np.flatnonzero(w == width)
+            s = coder.decode(self._window_family(int(width)), mean[idx] - c[idx], std[idx])
+            zsym[idx] = s + c[idx]
+        return zsym
+
+    def push_posterior(self, coder, zsym: np.ndarray, mean: np.ndarray, std: np.ndarray) -> None:
+        w, c = self._windows_of(mean, std)
+        for width in np.unique(w)[::-1]:
+            idx = np.flatnonzero(w == width)
+            s = (zsym[idx] - c[idx]).astype(np.int32)
+            coder.encode_reverse(s, self._window_family(int(width)), mean[idx] - c[idx], std[idx])
+
+    # ---- the three stack operations of one batch
+    def encode_batch(self, coder, sym: np.ndarray) -> None:
+        b = sym.shape[0]
+        zsym = self.pop_posterior(coder, *self.posterior(sym))  # pop z ~ q(z|x): bits back
+        coder.encode_reverse(sym.reshape(-1), self.pixel_family, self.pixel_params(zsym))  # push x with p(x|z)
+        coder.encode_reverse(zsym, self.latent_family, *self.prior(b * self.latent_dim))  # push z with p(z)
+
+    def decode_batch(self, coder, b: int) -> np.ndarray:
+        zsym = coder.decode(self.latent_family, *self.prior(b * self.latent_dim))  # pop z with p(z)
+        sym = coder.decode(self.pixel_family, self.pixel_params(zsym)).reshape(b, -1)  # pop x with p(x|z)
+        self.push_posterior(coder, zsym, *self.posterior(sym))  # push z back with q(z|x)
+        return sym
+
+
+def _max_batch(batch_size: int, levels: int, d: int) -> int:
+    if levels == 2:
+        return batch_size
+    return max(1, min(batch_size, _TABLE_ELEMENTS // (d * levels)))
+
+
+def _encode_lossless(model, sym: np.ndarray, head: dict, progress: Progress | None) -> np.ndarray:
+    c = _constriction()
+    bb = _BitsBack(model, head["latent_precision"])
+    coder = c.stream.stack.AnsCoder(_initial_words(head["initial_words"]), seal=True)
+    n, start = sym.shape[0], 0
+    for b in batch_schedule(n, head["max_batch"]):
+        bb.encode_batch(coder, sym[start:start + b])
+        start += b
+        if progress is not None:
+            progress(start, n)
+    return coder.get_compressed()
+
+
+def _decode_lossless(model, words: np.ndarray, head: dict, progress: Progress | None, where: str) -> np.ndarray:
+    c = _constriction()
+    bb = _BitsBack(model, head["latent_precision"])
+    n = head["n"]
+    sizes = batch_schedule(n, head["max_batch"])
+    out = np.empty((n, math.prod(bb.data_shape)), dtype=np.int32)
+    coder = c.stream.stack.AnsCoder(words)
+    end, done = n, 0
+    for b in reversed(sizes):  # a stack: the last batch encoded comes off first
+        out[end - b:end] = bb.decode_batch(coder, b)
+        end -= b
+        done += b
+        if progress is not None:
+            progress(done, n)
+    try:
+        rest = coder.get_compressed(unseal=True)
+    except Exception as e:  # constriction raises when the stack is not in its sealed state
+        raise DataError(f"{where}: checksum mismatch after decoding; the stream did not unwind to its initial "
+                        f"state ({e}).") from e
+    if not np.array_equal(rest, _initial_words(head["initial_words"])):
+        raise DataError(f"{where}: checksum mismatch after decoding; the stream did not unwind to its initial state.")
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- lossy codes
+def _normal_cdf(z: torch.Tensor) -> torch.Tensor:
+    return 0.5 * torch.erfc(-z / math.sqrt(2.0))
+
+
+def _lossy_latents(model, sym: np.ndarray, levels: int, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Posterior means (n, L) and mean KL per latent dimension (L,), float64."""
+    bb_in = torch.from_numpy(sym.astype(np.float32)) / float(levels - 1)
+    mus, kls = [], []
+    for start in range(0, sym.shape[0], batch_size):
+        q = model.encode(bb_in[start:start + batch_size].view(-1, *model.data_shape))
+        mus.append(q.base_dist.loc.double())
+        kls.append(model.prior.kl_per_dim(q).double().sum(0))
+    return torch.cat(mus), torch.stack(kls).sum(0) / max(sym.shape[0], 1)
+
+
+def _encode_lossy(model, sym: np.ndarray, head: dict, progress: Progress | None) -> np.ndarray:
+    c = _constriction()
+    n, bits = sym.shape[0], head["bits"]
+    if n == 0:
+        head["active_dims"] = []
+        return np.zeros(0, dtype=np.uint32)
+    mu, kl = _lossy_latents(model, sym, head["levels"], head["max_batch"])
+    # Dimensions the model does not use carry no information (KL ~ 0): they are not sent and decode to 0.
+    active = [int(j) for j in torch.nonzero(kl > head["kl_threshold"]).reshape(-1)]
+    head["active_dims"] = active
+    # Buckets of equal prior mass (Townsend et al. 2019, sec. 3.2): bucket = floor(Phi(mu) * 2^bits).
+    idx = torch.floor(_normal_cdf(mu[:, active]) * 2**bits).clamp(0, 2**bits - 1).to(torch.int32)
+    coder = c.stream.stack.AnsCoder()
+    if idx.numel():
+        coder.encode_reverse(idx.reshape(-1).numpy(), c.stream.model.Uniform(2**bits))
+    if progress is not None:
+        progress(n, n)
+    return coder.get_compressed()
+
+
+def _decode_lossy(model, words: np.ndarray, head: dict, progress: Progress | None) -> np.ndarray:
+    c = _constriction()
+    n, bits, levels = head["n"], head["bits"], head["levels"]
+    active = head["active_dims"]
+    d = math.prod(model.data_shape)
+    if n == 0:
+        return np.zeros((0, d), dtype=np.int32)
+    coder = c.stream.stack.AnsCoder(words)
+    idx = coder.decode(c.stream.model.Uniform(2**bits), n * len(active)) if active else np.zeros(0, np.int32)
+    u = (torch.from_numpy(idx.astype(np.float64)).view(n, len(active)) + 0.5) / 2**bits
+    z = torch.zeros(n, model.latent_dim, dtype=torch.float64)
+    z[:, active] = math.sqrt(2.0) * torch.erfinv(2 * u - 1)  # bucket centre in prior mass
+    out = np.empty((n, d), dtype=np.int32)
+    for start in range(0, n, head["max_batch"]):
+        mean = model.decode(z[start:start + head["max_batch"]].float()).mean  # (b, *data_shape) in [0, 1]
+        out[start:start + mean.shape[0]] = (
+            torch.round(mean.double().clamp(0, 1) * (levels - 1)).reshape(mean.shape[0], -1).to(torch.int32).numpy()
+        )
+        if progress is not None:
+            progress(min(start + head["max_batch"], n), n)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- container
+def _pack(head: dict, payload: bytes) -> bytes:
+    head = dict(head, payload_bytes=len(payload))
+    hj = json.dumps(head, sort_keys=True, separators=(",", ":")).encode()
+    body = MAGIC + _LEN.pack(len(hj)) + hj + payload
+    return body + _LEN.pack(zlib.crc32(body) & 0xFFFFFFFF)
+
+
+def _where(name: str | None) -> str:
+    return f"'{name}'" if name else "The data"
+
+
+def _unpack(data: bytes, name: str | None = None) -> tuple[dict, bytes]:
+    """Check magic, length and CRC; return (header, payload)."""
+    where = _where(name)
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise DataError(f"decompress expects the bytes written by compress; got {type(data).__name__}.")
+    data = bytes(data)
+    if not data.startswith(MAGIC[: min(len(data), len(MAGIC))]) or len(data) == 0:
+        raise DataError(f"{where} is not a vaekit compressed file (.vkz): it does not start with the vaekit magic bytes.")
+    fixed = len(MAGIC) + _LEN.size
+    if len(data) < fixed + _LEN.size:
+        raise DataError(f"{where} is a truncated file: {len(data)} bytes, shorter than the smallest .vkz file.")
+    (hlen,) = _LEN.unpack_from(data, len(MAGIC))
+    if len(data) < fixed + hlen + _LEN.size:
+        raise DataError(f"{where} is a truncated file: {len(data)} bytes, but its header alone needs {fixed + hlen + 4}.")
+    try:
+        head = json.loads(data[fixed:fixed + hlen].decode())
+        expected = fixed + hlen + int(head["payload_bytes"]) + _LEN.size
+    except (ValueError, KeyError, TypeError) as e:
+        if zlib.crc32(data[:-4]) & 0xFFFFFFFF != _LEN.unpack_from(data, len(data) - 4)[0]:
+            raise DataError(f"{where}: checksum mismatch; the file is corrupted (its header cannot be read).") from e
+        raise DataError(f"{where}: the header is not valid ({e}).") from e
+    if len(data) < expected:
+        raise DataError(f"{where} is a truncated file: {len(data):,} bytes, expected {expected:,}.")
+    if len(data) > expected:
+        raise DataError(f"{where} has {len(data) - expected:,} unexpected bytes after its end; the file is corrupted.")
+    (crc,) = _LEN.unpack_from(data, expected - 4)
+    if zlib.crc32(data[: expected - 4]) & 0xFFFFFFFF != crc:
+        raise DataError(f"{where}: checksum mismatch; the file is corrupted (CRC-32 of its contents differs).")
+    version = head.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise DataError(f"{where} has format_version {version!r}, newer than this vaekit reads ({FORMAT_VERSION}); upgrade vaekit.")
+    return head, data[fixed + hlen: expected - 4]
+
+
+def read_header(data: bytes | str | os.PathLike) -> dict:
+    """The header of a compressed file (bytes or a path), after checking its length and checksum.
+
+    Returns
+    -------
+    dict
+        ``format_version``, ``mode`` ("lossless" or "lossy"), ``model_sha256``, ``n``, ``array_shape``,
+        ``dtype``, ``likelihood``, coding parameters, ``payload_bytes`` and, for lossless files,
+        ``data_sha256``.
+    """
+    if isinstance(data, (str, os.PathLike)):
+        return _unpack(_read_file(Path(data)), str(data))[0]
+    return _unpack(data)[0]
+
+
+# ---------------------------------------------------------------------------------------------- public API
+def compress(
+    model,
+    x,
+    *,
+    lossy: bool = False,
+    bits: int = 8,
+    latent_precision: int = 10,
+    batch_size: int = 64,
+    progress: Progress | None = None,
+    metadata: dict | None = None,
+) -> bytes:
+    """Compress images with a trained VAE: bits-back ANS coding (lossless) or quantised latent codes (lossy).
+
+    Parameters
+    ----------
+    model : VAE
+        A VAE with a discrete likelihood: ``bernoulli`` for binary images, ``discretized_logistic`` or
+        ``categorical256`` for 8-bit images.
+    x : ndarray or Tensor of shape (n, *data_shape), (n, H, W), (n, H, W, C) or (n, D)
+        Images: bool, integers (0/1 or 0/255 for a Bernoulli model, 0..255 otherwise) or floats exactly on
+        the grid k/255 (k/1 for binary). ``n`` may be 0.
+    lossy : bool
+        Write quantised posterior means instead (``bits`` per used latent dimension); decoding returns the
+        model's reconstruction.
+    bits : int
+        Bits per latent dimension of a lossy code (1..16).
+    latent_precision : int
+        Lossless latent grid step ``2**-latent_precision`` (6..14). Finer grids cost nothing in rate once
+        the step is well below the posterior standard deviations; they only enlarge the first pop.
+    batch_size : int
+        Largest number of images per network evaluation (the schedule is stored in the file).
+    progress : callable or None
+        Called as ``progress(images_done, n)``.
+    metadata : dict or None
+        Extra JSON-serialisable fields stored in the header under ``"source"`` (file names and the like).
+
+    Returns
+    -------
+    bytes
+        A ``.vkz`` file: header (format version, model hash, shapes, dtype), payload, CRC-32.
+
+    Raises
+    ------
+    DataError
+        ``x`` does not fit the model (shape, values off the grid, grey levels for a binary model).
+    ConfigError
+        A model that cannot code (Autoencoder, Gaussian likelihood) or an invalid parameter.
+
+    Examples
+    --------
+    >>> import numpy as np, vaekit
+    >>> model = vaekit.VAE(vaekit.ModelConfig(data_shape=(1, 4, 4), latent_dim=2, hidden_dims=(8,)))
+    >>> x = (np.random.default_rng(0).random((5, 4, 4)) > 0.5).astype(np.uint8)
+    >>> blob = compress(model, x)  # doctest: +SKIP
+    >>> np.array_equal(decompress(model, blob), x)  # doctest: +SKIP
+    True
+    """
+    lik = _check_model(model, lossy=lossy)
+    check_param("compress", "bits", bits, Interval("int", 1, 16))
+    check_param("compress", "latent_precision", latent_precision, Interval("int", 6, 14))
+    check_param("compress", "batch_size", batch_size, Interval("int", 1, None))
+    a, array_type = _as_numpy(x)
+    if a.dtype == np.bool_:
+        # Canonical bools: Pillow's 1-bit images store True as the byte 255, which would fail the checksum.
+        a = np.ascontiguousarray(a).view(np.uint8) != 0
+    levels = _LIKELIHOOD_LEVELS[lik]
+    data_shape = tuple(model.data_shape)
+    layout = _layout(a.shape, data_shape)
+    vmap = _value_map(a, levels)
+    sym = _symbols(_to_model_layout(a, layout, data_shape), vmap, levels)
+    d = math.prod(data_shape)
+    head: dict[str, Any] = {
+        "format": "vaekit-compressed",
+        "format_version": FORMAT_VERSION,
+        "mode": "lossy" if lossy else "lossless",
+        "model_sha256": model_fingerprint(model),
+        "likelihood": lik,
+        "data_shape": list(data_shape),
+        "latent_dim": model.latent_dim,
+        "levels": levels,
+        "n": int(a.shape[0]),
+        "array_shape": list(a.shape),
+        "array_type": array_type,
+        "dtype": a.dtype.str,
+        "layout": layout,
+        "value_map": vmap,
+        "max_batch": _max_batch(batch_size, levels, d),
+        **_versions(),
+    }
+    if metadata:
+        head["source"] = metadata
+    model = _cpu_eval_model(model)
+    was_training = model.training
+    model.eval()
+    try:
+        with _deterministic_cpu():
+            if lossy:
+                head.update(bits=bits, kl_threshold=0.01)
+                words = _encode_lossy(model, sym, head, progress)
+            else:
+                head.update(
+                    latent_precision=latent_precision,
+                    latent_range=LATENT_RANGE,
+                    # enough clean bits for the first image's z: about latent_precision + 2 bits per dimension
+                    initial_words=math.ceil(model.latent_dim * (latent_precision + 3) / 32) + 1,
+                    data_sha256=_data_digest(a),
+                )
+                words = _encode_lossless(model, sym, head, progress) if head["n"] else np.zeros(0, np.uint32)
+    finally:
+        model.train(was_training)
+    return _pack(head, words.astype("<u4").tobytes())
+
+
+def decompress(model, data: bytes, *, progress: Progress | None = None, name: str | None = None):
+    """Decode what :func:`compress` wrote, with the same model.
+
+    Parameters
+    ----------
+    model : VAE
+        The model that compressed the data (checked against the SHA-256 fingerprint in the header).
+    data : bytes
+        The compressed file's contents.
+    progress : callable or None
+        Called as ``progress(images_done, n)``.
+    name : str or None
+        How to call the data in error messages (a file name).
+
+    Returns
+    -------
+    ndarray or Tensor
+        Lossless: exactly the array given to :func:`compress` (same type, shape, dtype and values).
+        Lossy: the model's reconstruction, with the same type, shape and dtype.
+
+    Raises
+    ------
+    DataError
+        Not a ``.vkz`` file, a truncated or corrupted file (length or CRC-32), a newer format, or decoded
+        data whose SHA-256 differs from the one recorded (e.g. decoding on a different platform).
+    CheckpointError
+        The data was compressed with a different model.
+    """
+    head, payload = _unpack(data, name)
+    where = _where(name)
+    lik = _check_model(model, lossy=head.get("mode") == "lossy")
+    have = model_fingerprint(model)
+    if head.get("model_sha256") != have:
+        raise CheckpointError(
+            f"{where} was compressed with a different model (hash {str(head.get('model_sha256'))[:16]}…), "
+            f"expected this model's {have[:16]}…; decompress with the run that compressed it."
+        )
+    if lik != head.get("likelihood"):  # pragma: no cover - implied by the fingerprint
+        raise CheckpointError(f"{where} was coded with a '{head.get('likelihood')}' likelihood; the model has '{lik}'.")
+    words = np.frombuffer(payload, dtype="<u4").astype(np.uint32)
+    model = _cpu_eval_model(model)
+    was_training = model.training
+    model.eval()
+    try:
+        with _deterministic_cpu():
+            if head["mode"] == "lossy":
+                sym = _decode_lossy(model, words, head, progress)
+            elif head["n"] == 0:
+                sym = np.zeros((0, math.prod(model.data_shape)), dtype=np.int32)
+            else:
+                sym = _decode_lossless(model, words, head, progress, where)
+    finally:
+        model.train(was_training)
+    dtype = np.dtype(head["dtype"])
+    flat = _values(sym, head["value_map"], dtype, head["levels"])
+    a = _from_model_layout(flat, head["layout"], head["array_shape"], tuple(head["data_shape"]))
+    if head["mode"] == "lossless" and _data_digest(a) != head["data_sha256"]:
+        v = _versions()
+        raise DataError(
+            f"{where}: checksum mismatch after decoding; the decoded data differs from what was compressed. "
+            f"Decode on the platform that encoded it (written with torch {head.get('torch_version')}, constriction "
+            f"{head.get('constriction_version')}; this is torch {v['torch_version']}, constriction {v['constriction_version']})."
+        )
+    return torch.from_numpy(a) if head.get("array_type") == "torch" else a
+
+
+# ---------------------------------------------------------------------------------------------- files
+_IMAGE_SUFFIXES = (".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".pgm", ".ppm", ".pbm")
+_LOSSLESS_MODES = {"1", "L", "RGB"}
+
+
+def _read_file(path: Path) -> bytes:
+    if not path.is_file():
+        raise DataError(f"No such file: '{path}'.")
+    return path.read_bytes()
+
+
+def _read_image(path: Path) -> tuple[np.ndarray, str]:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            mode = im.mode
+            if mode == "P":
+                raise DataError(f"Image '{path}' is a palette image; convert it to L or RGB first.")
+            if mode not in _LOSSLESS_MODES:
+                raise DataError(f"Image '{path}' has mode {mode}; lossless compression takes 1-bit, L or RGB images.")
+            return np.asarray(im).copy(), mode
+    except DataError:
+        raise
+    except Exception as e:  # Pillow raises many types (UnidentifiedImageError, OSError, SyntaxError, ...)
+        raise DataError(f"Image file '{path}' could not be read: {e}") from e
+
+
+def _stack_images(files: list[Path], root: Path | None) -> tuple[np.ndarray, dict]:
+    arrays, modes = [], set()
+    for p in files:
+        arr, mode = _read_image(p)
+        arrays.append(arr)
+        modes.add(mode)
+    if len(modes) > 1:
+        raise DataError(f"Images have different modes ({', '.join(sorted(modes))}); compress each kind separately.")
+    shapes = {a.shape for a in arrays}
+    if len(shapes) > 1:
+        raise DataError(
+            f"Images have different sizes ({', '.join(str(s) for s in sorted(shapes))}); lossless compression "
+            f"does not resize, so every image must match the model's size."
+        )
+    names = [p.relative_to(root).as_posix() if root is not None else p.name for p in files]
+    return np.stack(arrays), {"kind": "images", "names": names, "image_mode": modes.pop()}
+
+
+def read_inputs(inputs: Sequence[str | os.PathLike], *, key: str | None = None, model=None) -> tuple[np.ndarray, dict]:
+    """Read what ``vaekit compress`` takes: one ``.npy``/``.npz`` file, one folder of images, or image files.
+
+    Parameters
+    ----------
+    inputs : sequence of paths
+    key : str or None
+        Array to take from an ``.npz`` (default ``x``; ``x_test``/``x_train`` when it is the only image array).
+    model : VAE or None
+        Used for the size of an empty folder.
+
+    Returns
+    -------
+    array : ndarray
+        The raw values, unconverted (lossless means exactly these).
+    source : dict
+        What to record in the header so that decompression can write the same kind of output.
+    """
+    paths = [Path(os.fspath(p)).expanduser() for p in inputs]
+    if not paths:
+        raise DataError("No input given; pass an .npy/.npz file, a folder of images, or image files.")
+    for p in paths:
+        if not p.exists():
+            raise DataError(f"No such file or folder: '{p}'.")
+    if len(paths) == 1 and paths[0].is_dir():
+        root = paths[0]
+        files = sorted(
+            (p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in _IMAGE_SUFFIXES and not p.name.startswith(".")),
+            key=lambda p: p.relative_to(root).as_posix(),
+        )
+        if not files:
+            shape = () if model is None else tuple(model.data_shape)
+            c = shape[0] if len(shape) == 3 else 1
+            empty = np.zeros((0, *shape[1:]) if c == 1 else (0, *shape[1:], c), dtype=np.uint8)
+            return empty, {"kind": "images", "names": [], "image_mode": "L" if c == 1 else "RGB"}
+        return _stack_images(files, root)
+    if len(paths) == 1 and paths[0].suffix.lower() in (".npy", ".npz"):
+        p = paths[0]
+        try:
+            if p.suffix.lower() == ".npy":
+                return np.load(p, allow_pickle=False), {"kind": "npy", "name": p.name}
+            with np.load(p, allow_pickle=False) as npz:
+                keys = list(npz.files)
+                if key is None:
+                    images = [k for k in ("x", "x_test", "x_train") if k in keys]
+                    if "x" in keys:
+                        key = "x"
+                    elif len(images) == 1:
+                        key = images[0]
+                    else:
+                        raise DataError(
+                            f"'{p}' holds arrays {', '.join(keys)}; say which to compress with --key "
+                            f"(e.g. --key {images[0] if images else keys[0] if keys else 'x'})."
+                        )
+                if key not in keys:
+                    raise DataError(f"'{p}' has no array '{key}'; it holds {', '.join(keys) or '(none)'}.")
+                return npz[key], {"kind": "npz", "name": p.name, "key": key}
+        except DataError:
+            raise
+        except (ValueError, OSError, EOFError) as e:
+            raise DataError(f"'{p}' could not be read as a NumPy file: {e}. vaekit never unpickles.") from e
+    bad = [p for p in paths if p.is_dir() or p.suffix.lower() not in _IMAGE_SUFFIXES]
+    if bad:
+        raise DataError(
+            f"Cannot compress '{bad[0]}' together with other inputs: give one .npy/.npz file, one folder of images, "
+            f"or image files ({', '.join(_IMAGE_SUFFIXES)}; lossless only, so no JPEG)."
+        )
+    return _stack_images(paths, None)
+
+
+@dataclass
+class CompressResult:
+    """What :func:`compress_files` did."""
+
+    path: Path
+    n: int
+    array_shape: tuple[int, ...]
+    dtype: str
+    mode: str
+    raw_bytes: int
+    compressed_bytes: int
+    bits_per_dim: float | None
+    seconds: float
+    source: dict = field(default_factory=dict)
+
+    @property
+    def images_per_second(self) -> float:
+        return self.n / self.seconds if self.seconds > 0 else float("inf")
+
+
+@dataclass
+class DecompressResult:
+    """What :func:`decompress_file` did."""
+
+    path: Path
+    n: int
+    array_shape: tuple[int, ...]
+    dtype: str
+    mode: str
+    seconds: float
+    files: list[Path] = field(default_factory=list)
+
+    @property
+    def images_per_second(self) -> float:
+        return self.n / self.seconds if self.seconds > 0 else float("inf")
+
+
+def _refuse_existing(path: Path, overwrite: bool) -> None:
+    if path.exists() and not overwrite and not (path.is_dir() and not any(path.iterdir())):
+        raise DataError(f"'{path}' already exists; pass overwrite=True (--overwrite) to replace it.")
+
+
+def _load_model(run):
+    if isinstance(run, (str, os.PathLike)):
+        from ..io import load
+
+        return load(run)
+    return run
+
+
+def compress_files(
+    run,
+    inputs: Sequence[str | os.PathLike],
+    out: str | os.PathLike | None = None,
+    *,
+    key: str | None = None,
+    lossy: bool = False,
+    bits: int = 8,
+    latent_precision: int = 10,
+    batch_size: int = 64,
+    overwrite: bool = False,
+    progress: Progress | None = None,
+) -> CompressResult:
+    """``vaekit compress RUN INPUT... -o FILE.vkz``: read images, compress them with the run's model, write the file.
+
+    Parameters
+    ----------
+    run : path or VAE
+        Run directory (or a loaded model).
+    inputs : sequence of paths
+        One ``.npy``/``.npz`` file, one folder of images (searched recursively; names are kept), or image files.
+    out : path or None
+        Output file; default the first input with ``.vkz`` appended.
+    key, lossy, bits, latent_precision, batch_size
+        See :func:`read_inputs` and :func:`compress`.
+    overwrite : bool
+        Replace an existing ``out``.
+    progress : callable or None
+        ``progress(images_done, n)``.
+
+    Returns
+    -------
+    CompressResult
+    """
+    from ..io import atomic_write_bytes
+
+    model = _load_model(run)
+    first = Path(os.fspath(inputs[0])) if inputs else Path("input")
+    out = Path(os.fspath(out)) if out is not None else first.with_name(first.name.rstrip("/") + SUFFIX)
+    _refuse_existing(out, overwrite)
+    a, source = read_inputs(inputs, key=key, model=model)
+    t0 = time.perf_counter()
+    blob = compress(model, a, lossy=lossy, bits=bits, latent_precision=latent_precision, batch_size=batch_size,
+                    progress=progress, metadata=source)
+    seconds = time.perf_counter() - t0
+    atomic_write_bytes(out, blob)
+    head = _unpack(blob)[0]
+    dims = a.size
+    return CompressResult(
+        path=out, n=int(a.shape[0]), array_shape=tuple(a.shape), dtype=a.dtype.str, mode=head["mode"],
+        raw_bytes=int(a.nbytes), compressed_bytes=len(blob), bits_per_dim=(8 * len(blob) / dims) if dims else None,
+        seconds=seconds, source=source,
+    )
+
+
+def _default_output(path: Path, head: dict) -> Path:
+    name = path.name[: -len(SUFFIX)] if path.name.endswith(SUFFIX) else path.name + ".out"
+    base = path.with_name(name)
+    kind = (head.get("source") or {}).get("kind")
+    if kind == "images" or base.suffix.lower() in (".npy", ".npz"):
+        return base
+    return base.with_name(base.name + ".npy")
+
+
+def _write_images(a: np.ndarray, folder: Path, source: dict) -> list[Path]:
+    """One image file per example in ``folder`` (names from the header; PNG when a name has no image suffix)."""
+    from PIL import Image
+
+    from ..io import atomic_save
+
+    names = source.get("names") or [f"{i:06d}.png" for i in range(a.shape[0])]
+    formats = Image.registered_extensions()
+    written = []
+    for arr, name in zip(a, names):
+        path = folder / name
+        if path.suffix.lower() not in _IMAGE_SUFFIXES:
+            path = path.with_name(path.name + ".png")
+        arr = np.asarray(arr)
+        im = Image.fromarray(arr if arr.dtype == np.bool_ else arr.astype(np.uint8))
+        options = {"lossless": True} if path.suffix.lower() == ".webp" else {}
+        atomic_save(path, lambda tmp, im=im, fmt=formats[path.suffix.lower()], o=options: im.save(tmp, format=fmt, **o))
+        written.append(path)
+    return written
+
+
+def decompress_file(
+    run,
+    path: str | os.PathLike,
+    out: str | os.PathLike | None = None,
+    *,
+    overwrite: bool = False,
+    progress: Progress | None = None,
+) -> DecompressResult:
+    """``vaekit decompress RUN FILE.vkz -o OUTPUT``: decode with the run's model and write the data.
+
+    ``OUTPUT`` ending in ``.npy`` or ``.npz`` gets the array (an ``.npz`` under the key it was read from);
+    any other path is a folder that receives one image per example (PNG, or the original file names when
+    the input was images). By default: the file name without ``.vkz`` (images: a folder), or with ``.npy``.
+
+    Returns
+    -------
+    DecompressResult
+
+    Raises
+    ------
+    DataError, CheckpointError
+        See :func:`decompress`; also an existing ``out`` without ``overwrite``.
+    """
+    from ..io import atomic_write
+
+    model = _load_model(run)
+    path = Path(os.fspath(path))
+    data = _read_file(path)
+    head, _ = _unpack(data, str(path))
+    out = Path(os.fspath(out)) if out is not None else _default_output(path, head)
+    _refuse_existing(out, overwrite)
+    t0 = time.perf_counter()
+    a = decompress(model, data, progress=progress, name=str(path))
+    seconds = time.perf_counter() - t0
+    a = a.numpy() if isinstance(a, torch.Tensor) else a
+    source = head.get("source") or {}
+    files: list[Path] = []
+    suffix = out.suffix.lower()
+    if suffix == ".npy":
+        with atomic_write(out, "wb") as f:
+            np.save(f, a, allow_pickle=False)
+        files = [out]
+    elif suffix == ".npz":
+        with atomic_write(out, "wb") as f:
+            np.savez(f, **{source.get("key", "x"): a})
+        files = [out]
+    else:
+        if a.ndim not in (3, 4):
+            raise DataError(f"'{path}' holds arrays of shape {a.shape}, not images; write them to a .npy or .npz file.")
+        files = _write_images(a, out, source)
+    return DecompressResult(path=out, n=int(head["n"]), array_shape=tuple(a.shape), dtype=a.dtype.str,
+                            mode=head["mode"], seconds=seconds, files=files)
