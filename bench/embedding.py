@@ -370,7 +370,8 @@ def main() -> None:
         bench_table("breast_cancer", load_breast_cancer, args, rows)
     memory = bench_memory(args) if args.only in ("all", "memory") and not args.skip_memory else None
 
-    C.print_table(
+    if rows:
+        C.print_table(
         "Embeddings: k-NN (k=5) and linear-probe accuracy, trustworthiness (k=5), wall time",
         ["data", "method", "dim", "k-NN acc", "probe acc", "trustworthiness", "seconds"],
         [[r["data"], r["method"], r["dim"], fmt(r["knn"]), fmt(r["probe"]), fmt(r["trustworthiness"]),

@@ -346,3 +346,24 @@ def test_fingerprint_survives_save_and_load(tmp_path, binary_model, blob, binary
     loaded = vaekit.load(tmp_path / "run")
     assert vc.model_fingerprint(loaded) == vc.model_fingerprint(binary_model)
     assert _exact(binary_images[:50], decompress(loaded, blob))
+
+
+# ------------------------------------------------------------------------------------------ command line
+def test_cli_compress_and_decompress(tmp_path, binary_model, binary_images):
+    pytest.importorskip("vaekit.cli.compress", reason="the CLI module is added with the commands")
+    from typer.testing import CliRunner
+
+    from vaekit.cli import app
+
+    binary_model.save(tmp_path / "run")
+    np.save(tmp_path / "x.npy", binary_images[:40])
+    runner = CliRunner()
+    res = runner.invoke(app, ["compress", str(tmp_path / "run"), str(tmp_path / "x.npy"), "-o", str(tmp_path / "x.vkz"), "-q"])
+    assert res.exit_code == 0, res.output
+    assert "bits/dim" in res.output and "x.vkz" in res.output
+    res = runner.invoke(app, ["decompress", str(tmp_path / "run"), str(tmp_path / "x.vkz"), "-o", str(tmp_path / "y.npy"), "-q"])
+    assert res.exit_code == 0, res.output
+    assert _exact(binary_images[:40], np.load(tmp_path / "y.npy"))
+    (tmp_path / "t.vkz").write_bytes((tmp_path / "x.vkz").read_bytes()[:-7])
+    res = runner.invoke(app, ["decompress", str(tmp_path / "run"), str(tmp_path / "t.vkz"), "-o", str(tmp_path / "z.npy")])
+    assert res.exit_code == 2 and "truncated" in res.output and not (tmp_path / "z.npy").exists()
