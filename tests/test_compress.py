@@ -350,7 +350,6 @@ def test_fingerprint_survives_save_and_load(tmp_path, binary_model, blob, binary
 
 # ------------------------------------------------------------------------------------------ command line
 def test_cli_compress_and_decompress(tmp_path, binary_model, binary_images):
-    pytest.importorskip("vaekit.cli.compress", reason="the CLI module is added with the commands")
     from typer.testing import CliRunner
 
     from vaekit.cli import app
@@ -367,3 +366,42 @@ def test_cli_compress_and_decompress(tmp_path, binary_model, binary_images):
     (tmp_path / "t.vkz").write_bytes((tmp_path / "x.vkz").read_bytes()[:-7])
     res = runner.invoke(app, ["decompress", str(tmp_path / "run"), str(tmp_path / "t.vkz"), "-o", str(tmp_path / "z.npy")])
     assert res.exit_code == 2 and "truncated" in res.output and not (tmp_path / "z.npy").exists()
+    # an existing output is never replaced without --overwrite
+    res = runner.invoke(app, ["decompress", str(tmp_path / "run"), str(tmp_path / "x.vkz"), "-o", str(tmp_path / "y.npy")])
+    assert res.exit_code == 2 and "already exists" in res.output
+    # a model with a density likelihood is refused with the fix in the message
+    gauss = vaekit.VAE(ModelConfig(data_shape=SHAPE, latent_dim=2, hidden_dims=(8,), likelihood="gaussian"))
+    gauss.initialize(0).save(tmp_path / "gauss")
+    res = runner.invoke(app, ["compress", str(tmp_path / "gauss"), str(tmp_path / "x.npy"), "-o", str(tmp_path / "g.vkz")])
+    assert res.exit_code == 2 and "beta_binomial" in res.output and not (tmp_path / "g.vkz").exists()
+
+
+def test_cli_lossy_codes(tmp_path, byte_model, byte_images):
+    from typer.testing import CliRunner
+
+    from vaekit.cli import app
+
+    byte_model.save(tmp_path / "run")
+    np.savez(tmp_path / "x.npz", x_test=byte_images[:30])
+    runner = CliRunner()
+    res = runner.invoke(app, ["compress", str(tmp_path / "run"), str(tmp_path / "x.npz"), "-o", str(tmp_path / "x.vkz"),
+                              "--lossy", "--bits", "4", "-q"])
+    assert res.exit_code == 0, res.output
+    assert "lossy" in res.output and read_header((tmp_path / "x.vkz").read_bytes())["bits"] == 4
+    res = runner.invoke(app, ["decompress", str(tmp_path / "run"), str(tmp_path / "x.vkz"), "-o", str(tmp_path / "y.npz"), "-q"])
+    assert res.exit_code == 0, res.output
+    with np.load(tmp_path / "y.npz") as f:
+        back = f["x_test"]
+    assert back.shape == byte_images[:30].shape and back.dtype == np.uint8
+    assert not np.array_equal(back, byte_images[:30])  # lossy: the model's reconstruction, not the input
+    assert read_header((tmp_path / "x.vkz").read_bytes())["payload_bytes"] < 0.1 * byte_images[:30].nbytes
+
+
+def test_top_level_api_and_beta_binomial_round_trip(byte_images):
+    x = torch.from_numpy(byte_images[:, None].astype(np.float32) / 255)
+    model = _train("beta_binomial", x, epochs=15)
+    blob = vaekit.compress(model, byte_images[:50])
+    assert _exact(byte_images[:50], vaekit.decompress(model, blob))
+    target = _neg_elbo_bits(model, x[:50])
+    payload = 8 * read_header(blob)["payload_bytes"]
+    assert abs(payload - target) <= 0.02 * target + 32 * read_header(blob)["initial_words"] + 64, (payload, target)

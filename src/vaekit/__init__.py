@@ -53,6 +53,8 @@ __all__ = [
     "NotFittedError",
     "TrainingError",
     "VAETransformer",
+    "compress",
+    "decompress",
 ]
 
 
@@ -63,4 +65,9 @@ def __getattr__(name: str):
 
         globals()["VAETransformer"] = VAETransformer
         return VAETransformer
+    if name in ("compress", "decompress"):
+        from .tasks import compress as _compress
+
+        globals().update(compress=_compress.compress, decompress=_compress.decompress)
+        return globals()[name]
     raise AttributeError(f"module 'vaekit' has no attribute {name!r}")

@@ -16,7 +16,7 @@ from .errors import ConfigError
 __all__ = ["ModelConfig", "TrainConfig", "DataSpec", "LIKELIHOODS", "NETS", "PRIORS"]
 
 NETS = ("mlp", "conv")
-LIKELIHOODS = ("bernoulli", "gaussian", "discretized_logistic", "categorical256")
+LIKELIHOODS = ("bernoulli", "gaussian", "discretized_logistic", "beta_binomial", "categorical256")
 PRIORS = ("standard_normal",)
 ACTIVATIONS = ("relu", "elu", "silu", "tanh", "gelu")
 
@@ -101,7 +101,7 @@ class ModelConfig(_Config):
         Residual blocks after each conv stage.
     activation : str
         Hidden activation.
-    likelihood : {"bernoulli", "gaussian", "discretized_logistic", "categorical256"}
+    likelihood : {"bernoulli", "gaussian", "discretized_logistic", "beta_binomial", "categorical256"}
         Family of p(x|z).
     prior : {"standard_normal"}
         Family of p(z).

@@ -66,7 +66,7 @@ def test_sampled_values_lie_in_support(combo):
     draws = model.sample(3, mean=False, generator=torch.Generator().manual_seed(1))
     if lik == "bernoulli":
         assert set(draws.unique().tolist()) <= {0.0, 1.0}
-    if lik in ("discretized_logistic", "categorical256"):
+    if lik in ("discretized_logistic", "beta_binomial", "categorical256"):
         assert draws.min() >= 0 and draws.max() <= 1
         assert torch.allclose(draws * 255, torch.round(draws * 255), atol=1e-4)
 

@@ -24,6 +24,8 @@ import typer
 from ..errors import VaekitError
 from . import _console
 from ._options import DebugOpt, VersionOpt
+from .compress import COMPRESS_EPILOG as _COMPRESS_EPILOG, DECOMPRESS_EPILOG as _DECOMPRESS_EPILOG
+from .compress import compress, decompress
 from .demo import EPILOG as _DEMO_EPILOG, demo
 from .embed import EPILOG as _EMBED_EPILOG, embed
 from .evaluate import EPILOG as _EVAL_EPILOG, eval_
@@ -95,6 +97,8 @@ for _name, _function, _epilog in (
     ("neighbors", neighbors, _NEIGHBORS_EPILOG),
     ("traverse", traverse, _TRAVERSE_EPILOG),
     ("report", report, _REPORT_EPILOG),
+    ("compress", compress, _COMPRESS_EPILOG),
+    ("decompress", decompress, _DECOMPRESS_EPILOG),
 ):
     app.command(_name, epilog=_epilog)(_guarded(_function))
 

@@ -6,10 +6,13 @@ Consoles are created when used, never at import, so that test runners that swap 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
+
+import typer
 
 __all__ = [
     "stdout",
@@ -25,6 +28,7 @@ __all__ = [
     "EvalProgress",
     "eval_progress",
     "CliHooks",
+    "missing_extra_is_one_line",
 ]
 
 _STATE = {"debug": False}
@@ -160,3 +164,15 @@ class CliHooks:
 
     def progress(self, name: str):
         return eval_progress(self.quiet, name)
+
+
+@contextlib.contextmanager
+def missing_extra_is_one_line() -> Iterator[None]:
+    """A missing optional extra (its ImportError names the pip command) is reported like bad input."""
+    try:
+        yield
+    except ImportError as e:
+        if debug_enabled():
+            raise
+        print_error(e)
+        raise typer.Exit(2) from e

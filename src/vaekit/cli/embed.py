@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
-from typing import Annotated, Iterator
+from typing import Annotated
 
 import typer
 
@@ -23,18 +22,6 @@ EPILOG = """\
 Columns are z0, z1, ... (plus label with --with-labels; for .npy the labels go to NAME_labels.npy). \
 .npy, .csv and .parquet inputs are read --batch-size rows at a time, so data larger than memory \
 works; the output is written to a temporary file and renamed when complete."""
-
-
-@contextlib.contextmanager
-def missing_extra_is_one_line() -> Iterator[None]:
-    """A missing optional extra (its ImportError names the pip command) is reported like bad input."""
-    try:
-        yield
-    except ImportError as e:
-        if _console.debug_enabled():
-            raise
-        _console.print_error(e)
-        raise typer.Exit(2) from e
 
 
 def embed(
@@ -59,7 +46,7 @@ def embed(
 
     _console.seed_everything(seed)
     model = load_run(run)
-    with missing_extra_is_one_line():
+    with _console.missing_extra_is_one_line():
         result = embed_file(
             model, data, output, split=split.value, with_labels=with_labels, sample=sample, seed=seed,
             batch_size=batch_size, progress=_console.eval_progress(quiet, "embedding"),

@@ -9,7 +9,6 @@ import typer
 
 from . import _console
 from ._options import DataArg, OutputOpt, Reduction, RunDirArg, SeedOpt
-from .embed import missing_extra_is_one_line
 
 EPILOG = """\
 [bold]Examples[/bold]
@@ -45,7 +44,7 @@ def latent(
     _console.seed_everything(seed)
     model = load_run(run)
     dataset = run_data(model, data, split="test", limit=max_points)
-    with missing_extra_is_one_line():
+    with _console.missing_extra_is_one_line():
         if output.suffix.lower() in (".html", ".htm"):
             first = write_latent_html(output, model, dataset, method=method.value, seed=seed, max_points=max_points)
         else:

@@ -23,6 +23,7 @@ Latents live on a uniform grid of step ``2**-latent_precision`` in [-8, 8] (``la
 * ``bernoulli``: Bernoulli(sigmoid(logits)) per pixel (binary data);
 * ``discretized_logistic``: a 256-way categorical whose entries are the exact bin masses of the
   discretised logistic (CDF differences at the bin edges, tails in the edge bins);
+* ``beta_binomial``: the beta-binomial masses of the 256 levels, computed in float64 and normalised;
 * ``categorical256``: the model's own softmax.
 
 Determinism is what makes decoding possible: both sides must compute bit-identical probabilities.
@@ -91,7 +92,7 @@ _LEN = struct.Struct("<I")
 LATENT_RANGE = 8
 #: Largest probability table (entries) built for one batch of 256-level pixel models (32 MiB float64).
 _TABLE_ELEMENTS = 1 << 22
-_LIKELIHOOD_LEVELS = {"bernoulli": 2, "discretized_logistic": 256, "categorical256": 256}
+_LIKELIHOOD_LEVELS = {"bernoulli": 2, "discretized_logistic": 256, "beta_binomial": 256, "categorical256": 256}
 _INIT_DOMAIN = b"vaekit bits-back initial state v1"
 
 Progress = Callable[[int, int], None]
@@ -209,8 +210,8 @@ def _check_model(model, *, lossy: bool) -> str:
     lik = model.config.likelihood
     if not lossy and lik not in _LIKELIHOOD_LEVELS:
         raise ConfigError(
-            f"Lossless compression needs a discrete likelihood (bernoulli, discretized_logistic or categorical256); "
-            f"this model uses '{lik}', a density. Train with --likelihood discretized_logistic for 8-bit data."
+            f"Lossless compression needs a discrete likelihood ({', '.join(_LIKELIHOOD_LEVELS)}); this model uses "
+            f"'{lik}', a density. Train with --likelihood beta_binomial (or discretized_logistic) for 8-bit data."
         )
     if lossy and lik not in _LIKELIHOOD_LEVELS:
         raise ConfigError(f"Lossy codes decode to images on a discrete grid; the model's likelihood '{lik}' has none.")
@@ -399,6 +400,9 @@ class _BitsBack:
             probs[:, 0] = cdf[:, 0]
             torch.sub(cdf[:, 1:], cdf[:, :-1], out=probs[:, 1:-1])
             probs[:, -1] = torch.sigmoid(-t[:, -1])  # 1 - CDF without cancellation
+        elif self.lik == "beta_binomial":
+            self._check_finite(base.alpha, base.beta)
+            probs = base.log_prob_table(torch.float64).exp_().reshape(-1, self.levels)  # (b*D, 256)
         else:
             self._check_finite(base.logits)
             probs = torch.softmax(base.logits.double(), dim=-1).reshape(-1, self.levels)
@@ -641,8 +645,8 @@ def compress(
     Parameters
     ----------
     model : VAE
-        A VAE with a discrete likelihood: ``bernoulli`` for binary images, ``discretized_logistic`` or
-        ``categorical256`` for 8-bit images.
+        A VAE with a discrete likelihood: ``bernoulli`` for binary images, ``beta_binomial``,
+        ``discretized_logistic`` or ``categorical256`` for 8-bit images.
     x : ndarray or Tensor of shape (n, *data_shape), (n, H, W), (n, H, W, C) or (n, D)
         Images: bool, integers (0/1 or 0/255 for a Bernoulli model, 0..255 otherwise) or floats exactly on
         the grid k/255 (k/1 for binary). ``n`` may be 0.
