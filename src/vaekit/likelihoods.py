@@ -207,11 +207,16 @@ class BetaBinomial(Distribution):
 
     def log_prob_table(self, dtype: torch.dtype | None = None) -> torch.Tensor:
         """Log-probabilities of every level, shape ``(*batch_shape, levels)``, normalised in ``dtype``."""
-        a = self.alpha if dtype is None else self.alpha.to(dtype)
-        b = self.beta if dtype is None else self.beta.to(dtype)
-        k = torch.arange(self.levels, dtype=a.dtype, device=a.device)  # (levels,)
-        table = self._log_pmf(k, a.unsqueeze(-1), b.unsqueeze(-1))  # (..., levels)
-        return table - table.logsumexp(-1, keepdim=True)  # removes lgamma rounding error
+        a = (self.alpha if dtype is None else self.alpha.to(dtype)).unsqueeze(-1)  # (..., 1)
+        b = (self.beta if dtype is None else self.beta.to(dtype)).unsqueeze(-1)
+        n = self.levels - 1
+        k = torch.arange(n, dtype=a.dtype, device=a.device)  # (n,) levels 0..n-1
+        # p(k+1) / p(k) = (n-k)(k+alpha) / ((k+1)(n-k-1+beta)): two logs per entry instead of four lgammas
+        # (the 8-bit coder builds one table per pixel), then a cumulative sum from log p(0).
+        log_ratio = torch.log(k + a) - torch.log(n - k - 1 + b) + (torch.log(n - k) - torch.log(k + 1))  # (..., n)
+        log_p0 = torch.lgamma(n + b) + torch.lgamma(a + b) - torch.lgamma(n + a + b) - torch.lgamma(b)  # (..., 1)
+        table = torch.cat([log_p0, log_p0 + log_ratio.cumsum(-1)], dim=-1)  # (..., levels)
+        return table - table.logsumexp(-1, keepdim=True)  # removes rounding error
 
     @property
     def mean(self):
