@@ -35,6 +35,7 @@ from .neighbors import EPILOG as _NEIGHBORS_EPILOG, neighbors
 from .reconstruct import EPILOG as _RECONSTRUCT_EPILOG, reconstruct
 from .report import EPILOG as _REPORT_EPILOG, report
 from .sample import EPILOG as _SAMPLE_EPILOG, sample
+from .serve import EPILOG as _SERVE_EPILOG, serve
 from .train import EPILOG as _TRAIN_EPILOG, train
 from .traverse import EPILOG as _TRAVERSE_EPILOG, traverse
 
@@ -97,6 +98,7 @@ for _name, _function, _epilog in (
     ("neighbors", neighbors, _NEIGHBORS_EPILOG),
     ("traverse", traverse, _TRAVERSE_EPILOG),
     ("report", report, _REPORT_EPILOG),
+    ("serve", serve, _SERVE_EPILOG),
     ("compress", compress, _COMPRESS_EPILOG),
     ("decompress", decompress, _DECOMPRESS_EPILOG),
 ):
