@@ -53,6 +53,7 @@ __all__ = [
     "NotFittedError",
     "TrainingError",
     "VAETransformer",
+    "VAEOutlierDetector",
     "compress",
     "decompress",
 ]
@@ -65,6 +66,11 @@ def __getattr__(name: str):
 
         globals()["VAETransformer"] = VAETransformer
         return VAETransformer
+    if name == "VAEOutlierDetector":
+        from .tasks.anomaly import VAEOutlierDetector
+
+        globals()["VAEOutlierDetector"] = VAEOutlierDetector
+        return VAEOutlierDetector
     if name in ("compress", "decompress"):
         from .tasks import compress as _compress
 

@@ -38,6 +38,7 @@ from .sample import EPILOG as _SAMPLE_EPILOG, sample
 from .serve import EPILOG as _SERVE_EPILOG, serve
 from .train import EPILOG as _TRAIN_EPILOG, train
 from .traverse import EPILOG as _TRAVERSE_EPILOG, traverse
+from .anomaly import anomaly_app
 
 __all__ = ["app", "main", "USER_ERRORS"]
 
@@ -103,6 +104,9 @@ for _name, _function, _epilog in (
     ("decompress", decompress, _DECOMPRESS_EPILOG),
 ):
     app.command(_name, epilog=_epilog)(_guarded(_function))
+
+# `vaekit anomaly fit|score`: a sub-app whose commands run inside _guarded too (see cli/anomaly.py).
+app.add_typer(anomaly_app, name="anomaly")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
