@@ -53,6 +53,7 @@ __all__ = [
     "NotFittedError",
     "TrainingError",
     "VAETransformer",
+    "VAEImputer",
     "VAEOutlierDetector",
     "compress",
     "decompress",
@@ -71,6 +72,11 @@ def __getattr__(name: str):
 
         globals()["VAEOutlierDetector"] = VAEOutlierDetector
         return VAEOutlierDetector
+    if name == "VAEImputer":
+        from .tasks.impute import VAEImputer
+
+        globals()["VAEImputer"] = VAEImputer
+        return VAEImputer
     if name in ("compress", "decompress"):
         from .tasks import compress as _compress
 

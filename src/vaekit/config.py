@@ -19,6 +19,8 @@ NETS = ("mlp", "conv")
 LIKELIHOODS = ("bernoulli", "gaussian", "discretized_logistic", "beta_binomial", "categorical256")
 PRIORS = ("standard_normal",)
 ACTIVATIONS = ("relu", "elu", "silu", "tanh", "gelu")
+MISSING = ("none", "ignore")
+CORRUPTIONS = ("none", "gaussian", "salt_and_pepper", "mask")
 
 
 class _Config:
@@ -113,6 +115,18 @@ class ModelConfig(_Config):
         Importance samples in the training objective; 1 is the ELBO, >1 the IWAE bound (Burda et al. 2016).
     logvar_min, logvar_max : float
         Clamp of the posterior log-variance, for numerical safety.
+    missing : {"none", "ignore"}
+        ``"ignore"``: NaN entries of x are missing values. The encoder sees x with them set to 0 next to
+        the observed-entry mask, and the likelihood scores observed entries only, so the (IWAE) bound is
+        one on log p(x_observed) (MIWAE, Mattei & Frellsen 2019). ``"none"``: every entry is observed.
+    corruption : {"none", "gaussian", "salt_and_pepper", "mask"}
+        Denoising criterion (Im et al. 2017): the objective encodes a corrupted copy of x and scores the
+        clean x. ``"gaussian"`` adds N(0, level^2) noise, ``"salt_and_pepper"`` sets a ``level`` fraction
+        of entries to 0 or 1, ``"mask"`` sets a ``level`` fraction to 0 (Vincent et al. 2010). For
+        likelihoods on [0, 1] the corrupted input is clipped to [0, 1]. It lives here, not in
+        TrainConfig, because it defines the objective (and the run must remember the noise it learned).
+    corruption_level : float
+        Noise standard deviation (``"gaussian"``) or fraction of entries (``"salt_and_pepper"``, ``"mask"``).
     """
 
     data_shape: tuple[int, ...]
@@ -129,6 +143,9 @@ class ModelConfig(_Config):
     iwae_k: int = 1
     logvar_min: float = -12.0
     logvar_max: float = 8.0
+    missing: str = "none"
+    corruption: str = "none"
+    corruption_level: float = 0.0
 
     def __post_init__(self):
         o = "VAE"
@@ -153,6 +170,14 @@ class ModelConfig(_Config):
         check_param(o, "iwae_k", self.iwae_k, Interval("int", 1, None))
         check_param(o, "logvar_min", self.logvar_min, Interval("float"))
         check_param(o, "logvar_max", self.logvar_max, Interval("float", self.logvar_min, None, closed="neither"))
+        check_param(o, "missing", self.missing, Options(MISSING))
+        check_param(o, "corruption", self.corruption, Options(CORRUPTIONS))
+        check_param(o, "corruption_level", self.corruption_level, Interval("float", 0, None))
+        if self.corruption in ("salt_and_pepper", "mask") and self.corruption_level > 1:
+            raise ConfigError(
+                f"The 'corruption_level' parameter of VAE must be a fraction in [0, 1] for "
+                f"corruption={self.corruption!r}. Got {self.corruption_level!r} instead."
+            )
         if self.net == "conv" and len(self.data_shape) != 3:
             raise ConfigError(
                 f"The 'net' parameter of VAE can be 'conv' only for image data of shape (channels, height, width); "

@@ -5,6 +5,7 @@ Tensors in, distributions and :class:`Objective` out: no I/O, no optimiser, no n
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +20,10 @@ from .likelihoods import build_likelihood
 from .nets import build_decoder, build_encoder
 from .priors import build_prior
 
-__all__ = ["Objective", "VAE", "Autoencoder", "PointMass", "default_config"]
+__all__ = ["Objective", "VAE", "Autoencoder", "PointMass", "default_config", "corrupt"]
+
+#: likelihood families whose support is [0, 1]: corrupted inputs are clipped to that range
+_UNIT_INTERVAL = ("bernoulli", "discretized_logistic", "beta_binomial", "categorical256")
 
 
 @dataclass(frozen=True)
@@ -132,7 +136,13 @@ class VAE(nn.Module):
         self.config = config
         self.data_spec = data_spec
         self.train_config = None  # set by fit
-        self.encoder = build_encoder(config, self._posterior_params * config.latent_dim)
+        # With missing="ignore" the encoder reads [x with NaN set to 0, observed mask] stacked on the
+        # feature (MLP) or channel (conv) axis, so a missing entry is never confused with an observed 0.
+        enc_config = config
+        if config.missing == "ignore":
+            doubled = (2 * config.data_shape[0], *config.data_shape[1:])
+            enc_config = dataclasses.replace(config, data_shape=doubled)
+        self.encoder = build_encoder(enc_config, self._posterior_params * config.latent_dim)
         self.likelihood = build_likelihood(config)
         self.decoder = build_decoder(config, self.likelihood.n_params)
         self.prior = build_prior(config)
@@ -194,6 +204,43 @@ class VAE(nn.Module):
         raise DataError(f"x has shape {tuple(x.shape)}, but {type(self).__name__} expects "
                         f"(batch, {', '.join(map(str, self.data_shape))}).")
 
+    def _encoder_input(self, x: torch.Tensor) -> torch.Tensor:
+        """x as the encoder reads it: with ``missing="ignore"``, [x with NaN -> 0, mask] on axis 1."""
+        x = self._check_x(x)
+        if self.config.missing != "ignore":
+            return x
+        observed = ~torch.isnan(x)  # (batch, *data_shape)
+        return torch.cat([torch.where(observed, x, torch.zeros_like(x)), observed.to(x.dtype)], dim=1)
+
+    def log_px(self, p: Distribution, x: torch.Tensor) -> torch.Tensor:
+        """log p(x|z) summed over the observed entries of x: shape ``p.batch_shape``.
+
+        With ``missing="ignore"``, NaN entries of ``x`` are missing and contribute nothing (MIWAE,
+        Mattei & Frellsen 2019, eq. 4); otherwise this is ``p.log_prob(x)``.
+
+        Parameters
+        ----------
+        p : Distribution
+            ``decode(z)``, batch shape (..., batch), event shape data_shape.
+        x : Tensor of shape (batch, *data_shape), broadcastable to p's shape
+
+        Examples
+        --------
+        >>> import torch
+        >>> from vaekit.config import ModelConfig
+        >>> m = VAE(ModelConfig(data_shape=(3,), latent_dim=2, hidden_dims=(), likelihood="gaussian", missing="ignore"))
+        >>> x = torch.tensor([[0.5, float("nan"), -1.0]])
+        >>> m.log_px(m.decode(torch.zeros(1, 2)), x).isfinite().item()
+        True
+        """
+        if self.config.missing != "ignore":
+            return p.log_prob(x)
+        observed = ~torch.isnan(x)
+        filled = torch.where(observed, x, torch.zeros_like(x))
+        per_entry = p.base_dist.log_prob(filled.expand(p.base_dist.batch_shape))  # (..., batch, *data_shape)
+        per_entry = torch.where(observed, per_entry, torch.zeros_like(per_entry))
+        return per_entry.flatten(-len(self.data_shape)).sum(-1)
+
     # ------------------------------------------------------------------ the two distributions
     def encode(self, x: torch.Tensor) -> Distribution:
         """q(z|x): a distribution with batch shape (batch,) and event shape (latent_dim,).
@@ -201,8 +248,9 @@ class VAE(nn.Module):
         Parameters
         ----------
         x : Tensor of shape (batch, *data_shape)
+            With ``missing="ignore"``, NaN marks missing entries.
         """
-        h = self.encoder(self._check_x(x))  # (batch, 2 * latent_dim)
+        h = self.encoder(self._encoder_input(x))  # (batch, 2 * latent_dim)
         mu, logvar = h.chunk(2, dim=-1)
         logvar = logvar.clamp(self.config.logvar_min, self.config.logvar_max)
         return Independent(Normal(mu, torch.exp(0.5 * logvar), validate_args=False), 1)
@@ -244,19 +292,20 @@ class VAE(nn.Module):
         kl_weight : float or None
             Weight of the KL term; defaults to ``config.beta`` (the trainer passes beta times the warm-up factor).
         target : Tensor of shape (batch, *data_shape) or None
-            What the likelihood scores (defaults to ``x``; a clean target when training a denoiser).
+            What the likelihood scores. When None, it is ``x``, and with ``config.corruption`` set the
+            encoder reads a corrupted copy of ``x`` (the denoising criterion, Im et al. 2017); an
+            explicit target means ``x`` is already the corrupted input.
         generator : torch.Generator or None
-            Source of the reparameterisation noise.
+            Source of the reparameterisation (and corruption) noise.
         """
-        x = self._check_x(x)
-        target = x if target is None else self._check_x(target)
+        x, target = self._input_and_target(x, target, generator)
         w = self.config.beta if kl_weight is None else kl_weight
         q = self.encode(x)
         k = self.config.iwae_k
         if k > 1:
             return self._iwae_objective(target, q, k, w, generator)
         z = self._rsample(q, None, generator)  # (batch, latent_dim)
-        rec = -self.decode(z).log_prob(target)  # (batch,)  Kingma & Welling 2014, eq. 10, one sample
+        rec = -self.log_px(self.decode(z), target)  # (batch,)  Kingma & Welling 2014, eq. 10, one sample
         kl_dims = self.prior.kl_per_dim(q)  # (batch, latent_dim) or None
         if kl_dims is None:
             kl = q.log_prob(z) - self.prior.log_prob(z)  # single-sample Monte Carlo KL
@@ -271,9 +320,20 @@ class VAE(nn.Module):
         loss = rec.mean() + w * kl_term
         return Objective(loss=loss, reconstruction_nll=rec, kl=kl)
 
+    def _input_and_target(self, x, target, generator):
+        """(encoder input, likelihood target): corrupt a copy of x when training a denoiser on x alone."""
+        x = self._check_x(x)
+        if target is not None:
+            return x, self._check_x(target)
+        if self.config.corruption == "none" or self.config.corruption_level == 0:
+            return x, x
+        noisy = corrupt(x, self.config.corruption, self.config.corruption_level, generator=generator,
+                        clip=self.config.likelihood in _UNIT_INTERVAL)
+        return noisy, x
+
     def _log_weights(self, x: torch.Tensor, q: Distribution, z: torch.Tensor, kl_weight: float = 1.0):
         """log p(x|z) and kl_weight * (log p(z) - log q(z|x)) for z of shape (k, batch, latent_dim)."""
-        log_px = self.decode(z).log_prob(x.expand(z.shape[0], *x.shape))  # (k, batch)
+        log_px = self.log_px(self.decode(z), x.expand(z.shape[0], *x.shape))  # (k, batch)
         log_ratio = self.prior.log_prob(z) - q.log_prob(z)  # (k, batch)
         return log_px, kl_weight * log_ratio
 
@@ -295,7 +355,7 @@ class VAE(nn.Module):
         x = self._check_x(x)
         q = self.encode(x)
         z = self._rsample(q, n_samples, generator)  # (n, batch, latent)
-        log_px = self.decode(z).log_prob(x.expand(n_samples, *x.shape)).mean(0)  # (batch,)
+        log_px = self.log_px(self.decode(z), x.expand(n_samples, *x.shape)).mean(0)  # (batch,)
         kl_dims = self.prior.kl_per_dim(q)
         kl = kl_dims.sum(-1) if kl_dims is not None else (q.log_prob(z) - self.prior.log_prob(z)).mean(0)
         return log_px - kl
@@ -312,8 +372,7 @@ class VAE(nn.Module):
             raise ConfigError(f"The 'k' parameter of {type(self).__name__}.iwae must be an int >= 1. Got {k!r} instead.")
         x = self._check_x(x)
         q = self.encode(x)
-        per_sample = x.shape[0] * math.prod(self.data_shape) * self.likelihood.n_params
-        chunk = max(1, min(k, max_elements // max(per_sample, 1)))
+        chunk = self._chunk(x.shape[0], k, max_elements)
         total = None
         done = 0
         while done < k:
@@ -335,6 +394,110 @@ class VAE(nn.Module):
         A lower bound in expectation that tightens as ``k`` grows (Burda et al. 2016, Thm. 1).
         """
         return self.iwae(x, k, generator=generator, max_elements=max_elements)
+
+    def _chunk(self, batch: int, k: int, max_elements: int) -> int:
+        """Importance samples per chunk so that about ``max_elements`` decoder outputs exist at once."""
+        per_sample = batch * math.prod(self.data_shape) * self.likelihood.n_params
+        return max(1, min(k, max_elements // max(per_sample, 1)))
+
+    @torch.no_grad()
+    def impute(
+        self,
+        x: torch.Tensor,
+        k: int = 1000,
+        *,
+        n_imputations: int | None = None,
+        generator: torch.Generator | None = None,
+        max_elements: int = 2**25,
+    ) -> torch.Tensor:
+        """Fill the NaN entries of ``x`` by importance sampling (Mattei & Frellsen 2019, Sec. 3).
+
+        With z_1..z_k ~ q(z|x_obs) and self-normalised weights w_i proportional to
+        p(x_obs|z_i) p(z_i) / q(z_i|x_obs):
+
+        * single imputation (``n_imputations=None``): the conditional mean E[x_mis|x_obs] estimated as
+          sum_i w_i E[x_mis|z_i] (self-normalised importance sampling, eq. 12);
+        * multiple imputation: ``n_imputations`` draws by sampling-importance-resampling: pick z_i with
+          probability w_i, then draw x_mis ~ p(x_mis|z_i). Their average tends to the single imputation.
+
+        Observed entries are returned unchanged.
+
+        Parameters
+        ----------
+        x : Tensor of shape (batch, *data_shape)
+            NaN marks missing entries. Needs ``config.missing == "ignore"``.
+        k : int
+            Importance samples per example.
+        n_imputations : int or None
+            Number of imputations to draw; None gives the single (conditional-mean) imputation.
+        generator : torch.Generator or None
+        max_elements : int
+            Bound on decoder outputs held at once (memory does not grow with ``k``).
+
+        Returns
+        -------
+        Tensor of shape (batch, *data_shape), or (n_imputations, batch, *data_shape)
+
+        Examples
+        --------
+        >>> import torch
+        >>> from vaekit.config import ModelConfig
+        >>> m = VAE(ModelConfig(data_shape=(3,), latent_dim=2, hidden_dims=(8,), likelihood="gaussian", missing="ignore"))
+        >>> x = torch.tensor([[0.5, float("nan"), -1.0]])
+        >>> out = m.impute(x, k=50, generator=torch.Generator().manual_seed(0))
+        >>> out[0, 0].item(), bool(torch.isfinite(out).all())
+        (0.5, True)
+        >>> m.impute(x, k=50, n_imputations=4).shape
+        torch.Size([4, 1, 3])
+        """
+        if self.config.missing != "ignore":
+            raise ConfigError(f"{type(self).__name__}.impute needs a model trained with missing='ignore' "
+                              f"(it scores observed entries only). Got missing={self.config.missing!r}.")
+        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+            raise ConfigError(f"The 'k' parameter of {type(self).__name__}.impute must be an int >= 1. Got {k!r} instead.")
+        if n_imputations is not None and (not isinstance(n_imputations, int) or isinstance(n_imputations, bool)
+                                          or n_imputations < 1):
+            raise ConfigError(f"The 'n_imputations' parameter of {type(self).__name__}.impute must be an int >= 1 "
+                              f"or None. Got {n_imputations!r} instead.")
+        x = self._check_x(x)
+        observed = ~torch.isnan(x)
+        q = self.encode(x)
+        chunk = self._chunk(x.shape[0], k, max_elements)
+        shape = (x.shape[0], *([1] * len(self.data_shape)))
+        log_w_parts, z_parts = [], []
+        run_max = torch.full((x.shape[0],), -math.inf, device=x.device, dtype=x.dtype)  # (batch,)
+        norm = torch.zeros_like(run_max)  # sum_i exp(log_w_i - run_max)
+        acc = torch.zeros_like(x)  # sum_i exp(log_w_i - run_max) * E[x|z_i]
+        done = 0
+        while done < k:
+            c = min(chunk, k - done)
+            z = self._rsample(q, c, generator)  # (c, batch, latent)
+            p = self.decode(z)
+            log_w = self.log_px(p, x.expand(c, *x.shape)) + self.prior.log_prob(z) - q.log_prob(z)  # (c, batch)
+            if n_imputations is None:
+                # streaming self-normalised weighted mean, rescaled as the running max grows
+                new_max = torch.maximum(run_max, log_w.max(0).values)
+                scale = torch.exp(run_max - new_max)  # (batch,)
+                e = torch.exp(log_w - new_max)  # (c, batch)
+                norm = norm * scale + e.sum(0)
+                acc = acc * scale.view(shape) + (e.view(c, *shape) * p.mean).sum(0)
+                run_max = new_max
+            else:
+                log_w_parts.append(log_w)
+                z_parts.append(z)
+            done += c
+        if n_imputations is None:
+            filled = acc / norm.view(shape)  # (batch, *data_shape)
+            return torch.where(observed, x, filled)
+        log_w = torch.cat(log_w_parts)  # (k, batch)
+        zs = torch.cat(z_parts)  # (k, batch, latent)
+        # sampling-importance-resampling: n_imputations indices per example, drawn with probabilities w
+        idx = torch.multinomial(torch.softmax(log_w, dim=0).T, n_imputations, replacement=True,
+                                generator=generator)  # (batch, n_imputations)
+        batch_index = torch.arange(x.shape[0], device=x.device)
+        chosen = zs[idx.T, batch_index]  # (n_imputations, batch, latent)
+        draws = self.likelihood.sample(self.decode(chosen), generator)  # (n_imputations, batch, *data_shape)
+        return torch.where(observed, x, draws)
 
     # ------------------------------------------------------------------ verbs
     @torch.no_grad()
@@ -396,6 +559,52 @@ class VAE(nn.Module):
         save_model(self, path, overwrite=overwrite)
 
 
+def corrupt(
+    x: torch.Tensor, kind: str, level: float, *, generator: torch.Generator | None = None, clip: bool = False
+) -> torch.Tensor:
+    """A corrupted copy of ``x`` for the denoising criterion (Vincent et al. 2010; Im et al. 2017).
+
+    Parameters
+    ----------
+    x : Tensor of shape (batch, *data_shape)
+    kind : {"none", "gaussian", "salt_and_pepper", "mask"}
+        ``"gaussian"``: x + N(0, level^2); ``"salt_and_pepper"``: a ``level`` fraction of entries set
+        to 0 or 1 with equal chance; ``"mask"``: a ``level`` fraction of entries set to 0.
+    level : float
+        Noise standard deviation or fraction of entries.
+    generator : torch.Generator or None
+    clip : bool
+        Clip the result to [0, 1] (data on the unit interval, e.g. images).
+
+    Returns
+    -------
+    Tensor of the shape of ``x``
+
+    Examples
+    --------
+    >>> import torch
+    >>> x = torch.full((2, 1000), 0.5)
+    >>> y = corrupt(x, "salt_and_pepper", 0.2, generator=torch.Generator().manual_seed(0))
+    >>> round(float((y != 0.5).float().mean()), 1)
+    0.2
+    """
+    if kind == "none" or level == 0:
+        return x
+    if kind == "gaussian":
+        out = x + level * torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    elif kind in ("salt_and_pepper", "mask"):
+        hit = torch.rand(x.shape, generator=generator, device=x.device) < level
+        if kind == "mask":
+            fill = torch.zeros_like(x)
+        else:
+            fill = (torch.rand(x.shape, generator=generator, device=x.device) < 0.5).to(x.dtype)
+        out = torch.where(hit, fill, x)
+    else:
+        raise ConfigError(f"The 'kind' parameter of corrupt must be one of 'none', 'gaussian', 'salt_and_pepper', "
+                          f"'mask'. Got {kind!r} instead.")
+    return out.clamp(0, 1) if clip else out
+
+
 def interpolate_latents(za: torch.Tensor, zb: torch.Tensor, steps: int, *, spherical: bool = False) -> torch.Tensor:
     """Points from ``za`` to ``zb`` (both (latent_dim,)): linear or spherical; shape (steps, latent_dim)."""
     t = torch.linspace(0, 1, steps, dtype=za.dtype, device=za.device)[:, None]  # (steps, 1)
@@ -420,12 +629,11 @@ class Autoencoder(VAE):
 
     def encode(self, x):
         """A point mass at the code encoder(x): batch shape (batch,), event shape (latent_dim,)."""
-        return PointMass(self.encoder(self._check_x(x)))
+        return PointMass(self.encoder(self._encoder_input(x)))
 
     def objective(self, x, *, kl_weight=None, target=None, generator=None) -> Objective:
-        x = self._check_x(x)
-        target = x if target is None else self._check_x(target)
-        rec = -self.decode(self.encoder(x)).log_prob(target)  # (batch,)
+        x, target = self._input_and_target(x, target, generator)
+        rec = -self.log_px(self.decode(self.encoder(self._encoder_input(x))), target)  # (batch,)
         return Objective(loss=rec.mean(), reconstruction_nll=rec, kl=torch.zeros_like(rec))
 
     def _no_likelihood(self, name):
@@ -442,3 +650,6 @@ class Autoencoder(VAE):
 
     def log_likelihood(self, x, k=1000, *, generator=None, max_elements=2**25):
         raise self._no_likelihood("log_likelihood")
+
+    def impute(self, x, k=1000, *, n_imputations=None, generator=None, max_elements=2**25):
+        raise self._no_likelihood("impute")

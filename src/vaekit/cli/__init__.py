@@ -27,8 +27,10 @@ from ._options import DebugOpt, VersionOpt
 from .compress import COMPRESS_EPILOG as _COMPRESS_EPILOG, DECOMPRESS_EPILOG as _DECOMPRESS_EPILOG
 from .compress import compress, decompress
 from .demo import EPILOG as _DEMO_EPILOG, demo
+from .denoise import EPILOG as _DENOISE_EPILOG, denoise
 from .embed import EPILOG as _EMBED_EPILOG, embed
 from .evaluate import EPILOG as _EVAL_EPILOG, eval_
+from .impute import EPILOG as _IMPUTE_EPILOG, impute
 from .interpolate import EPILOG as _INTERPOLATE_EPILOG, interpolate
 from .latent import EPILOG as _LATENT_EPILOG, latent
 from .neighbors import EPILOG as _NEIGHBORS_EPILOG, neighbors
@@ -102,6 +104,8 @@ for _name, _function, _epilog in (
     ("serve", serve, _SERVE_EPILOG),
     ("compress", compress, _COMPRESS_EPILOG),
     ("decompress", decompress, _DECOMPRESS_EPILOG),
+    ("impute", impute, _IMPUTE_EPILOG),
+    ("denoise", denoise, _DENOISE_EPILOG),
 ):
     app.command(_name, epilog=_epilog)(_guarded(_function))
 
