@@ -58,7 +58,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
 
 import vaekit  # noqa: E402
-from vaekit.config import TrainConfig  # noqa: E402
 from vaekit.evaluation import binarize_once  # noqa: E402
 from vaekit.tasks.compress import compress, decompress, read_header  # noqa: E402
 

@@ -35,8 +35,6 @@ last stdout line is one JSON object with the headline figures.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import re
 import subprocess
 import sys

@@ -48,3 +48,16 @@ def table_data() -> Dataset:
 
 def make_images(n, shape=(1, 8, 8), seed=0):
     return _images(n, shape, seed)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Run a module's tiny models on one torch thread (restored afterwards).
+
+    Tiny networks run several times faster on one thread than on two contended ones (CI's 2 shared cores).
+    Use with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 
 import numpy as np
 import pandas as pd
@@ -11,36 +10,13 @@ import torch
 from PIL import Image
 from sklearn.metrics import roc_auc_score
 from sklearn.utils.estimator_checks import parametrize_with_checks
-from typer.testing import CliRunner
 
 import vaekit
 from vaekit import CheckpointError, ConfigError, DataError, NotFittedError, VAEOutlierDetector
-from vaekit.cli import app
-from vaekit.tasks.anomaly import fit_run, score_run
-
+from ._cli import fails, ok
 from .conftest import make_images
 
 TINY = dict(epochs=3, hidden_dims=(16,), batch_size=32, n_samples=4)
-runner = CliRunner()
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args], terminal_width=200)
-
-
-def ok(*args):
-    result = invoke(*args)
-    assert result.exit_code == 0, result.output + repr(result.exception)
-    return result
-
-
-def fails(*args, match: str):
-    result = invoke(*args)
-    assert result.exit_code == 2, result.output + repr(result.exception)
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
-    assert re.search(match, lines[0]), lines[0]
-    return result
 
 
 def low_rank(n=400, d=8, seed=0):

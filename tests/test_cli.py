@@ -12,27 +12,16 @@ import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
-from typer.testing import CliRunner
 
 import vaekit
-from vaekit.cli import app, main
+from vaekit.cli import main
 from vaekit.tasks.report import SECTION_TITLES
+
+from ._cli import invoke, ok
 
 COMMANDS = ("demo", "train", "eval", "sample", "reconstruct", "interpolate", "latent", "traverse", "report", "embed",
             "neighbors", "compress", "decompress", "serve", "anomaly fit", "anomaly score")
 TINY = ["--epochs", "1", "--hidden-dims", "32", "--quiet"]
-
-runner = CliRunner()
-
-
-def invoke(*args: str | Path):
-    return runner.invoke(app, [str(a) for a in args], terminal_width=200)
-
-
-def ok(*args: str | Path):
-    result = invoke(*args)
-    assert result.exit_code == 0, result.output + repr(result.exception)
-    return result
 
 
 # ----------------------------------------------------------------------------------------- data sources

@@ -20,7 +20,6 @@ import vaekit
 from vaekit.config import DataSpec
 from vaekit.data import (
     BUILTINS,
-    Dataset,
     apply_spec,
     decode_table,
     describe,

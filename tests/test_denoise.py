@@ -16,13 +16,7 @@ from vaekit.model import VAE, corrupt
 from vaekit.tasks.denoise import add_noise, denoise, denoise_files, fit_denoiser
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run fastest on one thread (and a busy CI box makes torch's thread pool spin)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # ------------------------------------------------------------------------------------------- corruption

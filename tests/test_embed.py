@@ -14,35 +14,15 @@ import torch
 from PIL import Image
 from sklearn.base import clone
 from sklearn.neighbors import KNeighborsClassifier
-from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.pipeline import Pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
-from typer.testing import CliRunner
 
 import vaekit
 from vaekit import ConfigError, DataError, NotFittedError, VAETransformer
-from vaekit.cli import app
+
+from ._cli import fails, ok
 
 TINY = dict(epochs=3, hidden_dims=(16,), batch_size=32)
-runner = CliRunner()
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args], terminal_width=200)
-
-
-def ok(*args):
-    result = invoke(*args)
-    assert result.exit_code == 0, result.output + repr(result.exception)
-    return result
-
-
-def fails(*args, match: str):
-    result = invoke(*args)
-    assert result.exit_code == 2, result.output + repr(result.exception)
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
-    assert re.search(match, lines[0]), lines[0]
-    return result
 
 
 def clusters(n=150, d=6, k=3, seed=0):

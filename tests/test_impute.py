@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from typer.testing import CliRunner
 
 import vaekit
 from vaekit.cli import app
@@ -15,13 +14,10 @@ from vaekit.errors import CheckpointError, ConfigError, DataError, NotFittedErro
 from vaekit.model import VAE
 from vaekit.tasks.impute import VAEImputer
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run fastest on one thread (and a busy CI box makes torch's thread pool spin)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+from ._cli import ok, runner
+
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 TINY = dict(epochs=3, n_samples=30, hidden_dims=(16,), batch_size=32)
@@ -213,13 +209,6 @@ def test_sklearn_clone_and_pipeline(fitted):
 
 
 # ------------------------------------------------------------------------------------------- CLI
-runner = CliRunner()
-
-
-def ok(*args):
-    result = runner.invoke(app, [str(a) for a in args], terminal_width=200)
-    assert result.exit_code == 0, result.output + repr(result.exception)
-    return result
 
 
 def test_cli_table_single_and_multiple(tmp_path):

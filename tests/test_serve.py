@@ -34,17 +34,10 @@ from fastapi.testclient import TestClient  # noqa: E402
 from vaekit.serve import LikelihoodScorer, create_app  # noqa: E402
 from vaekit.serve.app import STATIC_DIR  # noqa: E402
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"), pytest.mark.usefixtures("one_torch_thread")]
 
 
 # ----------------------------------------------------------------------------------------- fixtures
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Tiny models train and run faster on one thread than on two contended ones (shared CI machines)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

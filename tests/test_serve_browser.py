@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 import vaekit
@@ -31,13 +30,7 @@ pytest.importorskip("httpx", reason="the browser test polls the server with http
 sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright's Python package is not installed")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Tiny models train and run faster on one thread than on two contended ones (shared CI machines)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _install_chromium() -> str | None:

@@ -7,7 +7,7 @@ A field has one name everywhere: ``latent_dim`` is ``--latent-dim`` on the comma
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from typing import Any, Mapping
 
 from ._validation import Interval, Options, check_param, unknown_key_message

@@ -6,7 +6,6 @@ Schedules are pure functions of (epoch, step).
 
 from __future__ import annotations
 
-import copy
 import csv
 import io
 import logging

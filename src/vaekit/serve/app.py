@@ -219,8 +219,6 @@ class _Service:
     # ------------------------------------------------------------------ inputs
     def inputs_to_tensor(self, inp: Inputs, loc: tuple = ()) -> torch.Tensor:
         """Model-space tensor (n, *data_shape) from the one form of ``inp`` that is given."""
-        from ..data import apply_spec
-
         if inp.images is not None:
             self.check_batch(len(inp.images), "images")
             return self.images_to_tensor([self._b64(s, (*loc, "images", i)) for i, s in enumerate(inp.images)],

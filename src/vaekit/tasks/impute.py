@@ -330,7 +330,6 @@ class VAEImputer(TransformerMixin, BaseEstimator):
     def _read_transform(self, X) -> np.ndarray:
         """``X`` in model space (n, *data_shape), NaN = missing, preprocessed exactly as in ``fit``."""
         fmt, spec = self._format, self.model_.data_spec
-        o = type(self).__name__
         if fmt.kind == "frame":
             import pandas as pd
 
