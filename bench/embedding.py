@@ -26,7 +26,7 @@ are generated from it (``vaekit sample --npy``) and written as CSV, and ``vaekit
 z.{npy,csv,parquet}`` runs as a subprocess under ``/usr/bin/time -v``; "Maximum resident set size" is
 reported for each output format (and for 20,000 rows, to show it does not grow with the data).
 
-    python bench/embedding.py [--data PATH] [--minutes 8] [--epochs 30] [--quick] [--skip-memory]
+    python bench/embedding.py [--data PATH] [--minutes 15] [--epochs 60] [--quick] [--skip-memory] [--only mnist]
 
 The table goes to stdout, progress to stderr, the full record to ``bench/out/embedding.json``, and the
 last stdout line is one JSON object with the headline figures.
@@ -335,8 +335,10 @@ def fmt(v, digits=3):
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=Path, default=C.DEFAULT_MNIST, help="MNIST .npz (default ../shared/data/mnist.npz)")
-    p.add_argument("--minutes", type=float, default=8.0, help="training budget per vaekit model on MNIST (default 8)")
-    p.add_argument("--epochs", type=int, default=30, help="epochs per vaekit model on MNIST (default 30; --minutes may stop it first)")
+    p.add_argument("--minutes", type=float, default=15.0,
+                   help="wall-clock cap per vaekit model on MNIST (default 15; a safety net, --epochs decides)")
+    p.add_argument("--epochs", type=int, default=60,
+                   help="epochs per vaekit model on MNIST (default 60: 30 gave 10-D k-NN 0.9666, 60 gave 0.9704)")
     p.add_argument("--beta", type=float, default=0.25,
                    help="KL weight (VAETransformer's beta) of the vaekit VAE on MNIST (default 0.25, a beta-VAE)")
     p.add_argument("--tsne-n", type=int, default=3000, help="test digits t-SNE is fitted on (default 3000)")
