@@ -194,16 +194,13 @@ class BetaBinomial(Distribution):
         self.alpha, self.beta, self.levels = alpha, beta, levels
         super().__init__(alpha.shape, validate_args=validate_args)
 
-    def _log_pmf(self, k: torch.Tensor, alpha: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
-        n = self.levels - 1
+    def log_prob(self, value):
+        n, a, b = self.levels - 1, self.alpha, self.beta
+        k = torch.round(value * n).clamp(0, n)  # integer level of each entry
         log_choose = math.lgamma(n + 1) - torch.lgamma(k + 1) - torch.lgamma(n - k + 1)
         # log B(k + alpha, n - k + beta) - log B(alpha, beta)
-        return (log_choose + torch.lgamma(k + alpha) + torch.lgamma(n - k + beta) - torch.lgamma(n + alpha + beta)
-                + torch.lgamma(alpha + beta) - torch.lgamma(alpha) - torch.lgamma(beta))
-
-    def log_prob(self, value):
-        k = torch.round(value * (self.levels - 1)).clamp(0, self.levels - 1)  # integer level of each entry
-        return self._log_pmf(k, self.alpha, self.beta)
+        return (log_choose + torch.lgamma(k + a) + torch.lgamma(n - k + b) - torch.lgamma(n + a + b)
+                + torch.lgamma(a + b) - torch.lgamma(a) - torch.lgamma(b))
 
     def log_prob_table(self, dtype: torch.dtype | None = None) -> torch.Tensor:
         """Log-probabilities of every level, shape ``(*batch_shape, levels)``, normalised in ``dtype``."""

@@ -107,6 +107,7 @@ def decompress(
         "array": f"{result.array_shape} {result.dtype}",
         "images/s": round(result.images_per_second, 1),
     })
-    _console.print_wrote(*(result.files[:3] if len(result.files) > 3 else result.files or [result.path]))
-    if len(result.files) > 3:
-        _console.print_wrote(result.path, what=f"... {len(result.files)} files in")
+    files = result.files or [result.path]
+    _console.print_wrote(*files[:3])
+    if len(files) > 3:
+        _console.print_wrote(result.path, what=f"... {len(files)} files in")
