@@ -16,11 +16,13 @@ from .errors import ConfigError
 __all__ = ["ModelConfig", "TrainConfig", "DataSpec", "LIKELIHOODS", "NETS", "PRIORS"]
 
 NETS = ("mlp", "conv")
-LIKELIHOODS = ("bernoulli", "gaussian", "discretized_logistic", "beta_binomial", "categorical256")
+LIKELIHOODS = ("bernoulli", "gaussian", "heteroscedastic_gaussian", "discretized_logistic", "beta_binomial",
+               "categorical256")
 PRIORS = ("standard_normal",)
 ACTIVATIONS = ("relu", "elu", "silu", "tanh", "gelu")
 MISSING = ("none", "ignore")
 CORRUPTIONS = ("none", "gaussian", "salt_and_pepper", "mask")
+CONDITIONING = ("none", "conditional", "semi_supervised")
 
 
 class _Config:
@@ -103,8 +105,9 @@ class ModelConfig(_Config):
         Residual blocks after each conv stage.
     activation : str
         Hidden activation.
-    likelihood : {"bernoulli", "gaussian", "discretized_logistic", "beta_binomial", "categorical256"}
-        Family of p(x|z).
+    likelihood : {"bernoulli", "gaussian", "heteroscedastic_gaussian", "discretized_logistic", "beta_binomial", "categorical256"}
+        Family of p(x|z). ``"gaussian"`` learns one standard deviation per feature;
+        ``"heteroscedastic_gaussian"`` has the decoder output it as a function of z.
     prior : {"standard_normal"}
         Family of p(z).
     beta : float
@@ -127,6 +130,17 @@ class ModelConfig(_Config):
         TrainConfig, because it defines the objective (and the run must remember the noise it learned).
     corruption_level : float
         Noise standard deviation (``"gaussian"``) or fraction of entries (``"salt_and_pepper"``, ``"mask"``).
+    conditioning : {"none", "conditional", "semi_supervised"}
+        How a class label y enters the model (Kingma et al. 2014; Sohn et al. 2015). ``"conditional"``
+        (a CVAE): the encoder is q(z|x,y), the decoder p(x|z,y), and every training example needs a label.
+        ``"semi_supervised"`` (M2): y is a partly observed latent variable with a uniform prior p(y) and a
+        classifier q(y|x); labelled examples train q(z|x,y), p(x|z,y) and (weighted by
+        ``classifier_weight``) q(y|x); unlabelled ones sum the bound over y under q(y|x).
+    num_classes : int
+        Number of classes of y (0 without conditioning).
+    classifier_weight : float
+        alpha of Kingma et al. 2014, eq. 9: weight of the classification loss -log q(y|x) on labelled
+        examples, relative to the per-example bound (``"semi_supervised"`` only).
     """
 
     data_shape: tuple[int, ...]
@@ -146,6 +160,9 @@ class ModelConfig(_Config):
     missing: str = "none"
     corruption: str = "none"
     corruption_level: float = 0.0
+    conditioning: str = "none"
+    num_classes: int = 0
+    classifier_weight: float = 1.0
 
     def __post_init__(self):
         o = "VAE"
@@ -178,6 +195,20 @@ class ModelConfig(_Config):
                 f"The 'corruption_level' parameter of VAE must be a fraction in [0, 1] for "
                 f"corruption={self.corruption!r}. Got {self.corruption_level!r} instead."
             )
+        check_param(o, "conditioning", self.conditioning, Options(CONDITIONING))
+        check_param(o, "num_classes", self.num_classes, Interval("int", 0, None))
+        check_param(o, "classifier_weight", self.classifier_weight, Interval("float", 0, None))
+        if (self.conditioning == "none") != (self.num_classes == 0):
+            raise ConfigError(
+                f"The 'num_classes' parameter of VAE must be >= 2 with conditioning={self.conditioning!r} "
+                f"and 0 without conditioning. Got num_classes={self.num_classes!r} instead."
+            )
+        if self.conditioning != "none" and self.num_classes < 2:
+            raise ConfigError(f"The 'num_classes' parameter of VAE must be >= 2 with conditioning="
+                              f"{self.conditioning!r}. Got {self.num_classes!r} instead.")
+        if self.conditioning != "none" and self.iwae_k > 1:
+            raise ConfigError(f"conditioning={self.conditioning!r} trains on the ELBO; iwae_k must be 1 "
+                              f"(got {self.iwae_k!r}). IWAE bounds are still available for evaluation.")
         if self.net == "conv" and len(self.data_shape) != 3:
             raise ConfigError(
                 f"The 'net' parameter of VAE can be 'conv' only for image data of shape (channels, height, width); "

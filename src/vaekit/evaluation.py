@@ -64,19 +64,36 @@ def evaluate(
     dict
         ``neg_elbo``, ``reconstruction_nll``, ``kl`` (nats per example), ``nll`` (IWAE-k estimate of
         -log p(x)), ``bits_per_dim`` (from ``nll``, for discrete likelihoods only), ``active_units``, ``n``, ``k``.
-        An Autoencoder gets ``reconstruction_nll`` only (it has no ELBO).
+        An Autoencoder gets ``reconstruction_nll`` only (it has no ELBO). A semi-supervised model is
+        scored on log p(x) (labels summed out; ``kl`` includes KL(q(y|x) || p(y))); a conditional VAE
+        on log p(x|y) with the data's labels (``"conditional": True`` in the result).
     """
+    from .errors import ConfigError, DataError
+
+    if type(model).__name__ == "StackedVAE":
+        raise ConfigError("An M1+M2 StackedVAE has no tractable bound on log p(x); evaluate its classifier with "
+                          "`vaekit classify RUN DATA`, and its features model (M1) for likelihoods.")
     model.eval()
     g = torch.Generator().manual_seed(seed)
     is_vae = type(model).__name__ != "Autoencoder" and model._posterior_params == 2
+    cvae = getattr(model, "conditional", False) and not model.has_classifier
+    if cvae and data.n_labelled < len(data):
+        raise DataError(f"A conditional VAE is evaluated on log p(x|y): dataset '{data.name}' needs a label for "
+                        f"every example ({len(data) - data.n_labelled:,} are missing).")
+    semi = getattr(model, "has_classifier", False)
     sums = torch.zeros(4, dtype=torch.float64)
     n = 0
-    for xb in data.batches(batch_size):
+    for batch in data.batches(batch_size, labels=cvae):
+        xb, yb = batch if cvae else (batch, None)
         xb = xb.to(model.device)
-        obj = model.objective(xb, kl_weight=1.0, generator=g)
+        if semi:
+            yb = torch.full((xb.shape[0],), -1, device=xb.device)  # unlabelled: the bound on log p(x)
+        kw = {} if yb is None else {"y": yb.to(xb.device)}
+        obj = model.objective(xb, kl_weight=1.0, generator=g, **kw)
         rec = obj.reconstruction_nll.double().sum()
         kl = obj.kl.double().sum()
-        nll = -model.log_likelihood(xb, k, generator=g).double().sum() if (is_vae and k > 0) else torch.zeros((), dtype=torch.float64)
+        nll = (-model.log_likelihood(xb, k, generator=g, **({"y": kw["y"]} if cvae else {})).double().sum()
+               if (is_vae and k > 0) else torch.zeros((), dtype=torch.float64))
         sums += torch.stack([rec, kl, rec + kl, nll]).cpu()
         n += xb.shape[0]
         if progress is not None:
@@ -89,5 +106,7 @@ def evaluate(
             out.update(nll=nll, k=k)
             if model.likelihood.discrete:
                 out["bits_per_dim"] = bits_per_dim(nll, model.data_shape)
-    out["active_units"] = active_units(model, data) if is_vae else None
+    out["active_units"] = active_units(model, data) if (is_vae and not cvae) else None
+    if cvae:
+        out["conditional"] = True
     return out

@@ -137,6 +137,9 @@ def config_document(model, *, train_config=None, extra: dict | None = None) -> d
         "train": None if train_config is None else train_config.to_dict(),
         "data": None if model.data_spec is None else model.data_spec.to_dict(),
     }
+    features = getattr(model, "features", None)
+    if features is not None:  # M1+M2: the frozen features model's config beside M2's
+        doc["features"] = features.config.to_dict()
     if extra:
         doc.update(extra)
     return doc
@@ -225,9 +228,9 @@ def build_from_config(doc: dict, where: str = "config.json"):
     """Rebuild an untrained model from a ``config.json`` document."""
     from .config import DataSpec, ModelConfig, TrainConfig
     from .errors import ConfigError
-    from .model import VAE, Autoencoder
+    from .model import VAE, Autoencoder, StackedVAE
 
-    classes = {"VAE": VAE, "Autoencoder": Autoencoder}
+    classes = {"VAE": VAE, "Autoencoder": Autoencoder, "StackedVAE": StackedVAE}
     name = doc["class_name"]
     if name not in classes:
         raise _checkpoint_error(f"{where}: unknown class_name '{name}'; expected one of {sorted(classes)}.")
@@ -235,9 +238,15 @@ def build_from_config(doc: dict, where: str = "config.json"):
         model_cfg = ModelConfig.from_dict(doc["model"], where=f"{where} (model section)")
         spec = None if doc.get("data") is None else DataSpec.from_dict(doc["data"], where=f"{where} (data section)")
         train = None if doc.get("train") is None else TrainConfig.from_dict(doc["train"], where=f"{where} (train section)")
+        if name == "StackedVAE":
+            if not isinstance(doc.get("features"), dict):
+                raise ConfigError(f"{where}: a StackedVAE config needs a 'features' section (the M1 model).")
+            features = ModelConfig.from_dict(doc["features"], where=f"{where} (features section)")
+            model = StackedVAE(model_cfg, features, data_spec=spec)
+        else:
+            model = classes[name](model_cfg, data_spec=spec)
     except ConfigError as e:
         raise _checkpoint_error(str(e)) from e
-    model = classes[name](model_cfg, data_spec=spec)
     model.train_config = train
     return model
 

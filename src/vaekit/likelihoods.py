@@ -21,6 +21,7 @@ __all__ = [
     "Likelihood",
     "BernoulliLikelihood",
     "GaussianLikelihood",
+    "HeteroscedasticGaussianLikelihood",
     "DiscretizedLogisticLikelihood",
     "BetaBinomialLikelihood",
     "Categorical256Likelihood",
@@ -103,6 +104,27 @@ class GaussianLikelihood(Likelihood):
     def sample(self, dist, generator=None):
         base = dist.base_dist
         return base.loc + base.scale * torch.randn(base.loc.shape, generator=generator, device=base.loc.device)
+
+
+class HeteroscedasticGaussianLikelihood(Likelihood):
+    """Normal per entry with mean and log standard deviation both from the decoder (functions of z).
+
+    Suits targets whose spread depends on z, e.g. the latent codes an M2 models in M1+M2, where the
+    spread of each code dimension differs by class. The log-scale is clamped to [-7, 7].
+    """
+
+    n_params = 2
+    discrete = False
+    min_log_scale = -7.0
+    max_log_scale = 7.0
+
+    def forward(self, params):
+        axis = -len(self.data_shape) - 1
+        mean = params.select(axis, 0)
+        scale = params.select(axis, 1).clamp(self.min_log_scale, self.max_log_scale).exp()
+        return self._independent(Normal(mean, scale, validate_args=False))
+
+    sample = GaussianLikelihood.sample
 
 
 class DiscretizedLogistic(Distribution):
@@ -318,6 +340,7 @@ class Categorical256Likelihood(Likelihood):
 _FAMILIES = {
     "bernoulli": BernoulliLikelihood,
     "gaussian": GaussianLikelihood,
+    "heteroscedastic_gaussian": HeteroscedasticGaussianLikelihood,
     "discretized_logistic": DiscretizedLogisticLikelihood,
     "beta_binomial": BetaBinomialLikelihood,
     "categorical256": Categorical256Likelihood,

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.distributions import Distribution, Independent, Normal, constraints
 
@@ -18,9 +19,10 @@ from .config import DataSpec, ModelConfig
 from .errors import ConfigError, DataError
 from .likelihoods import build_likelihood
 from .nets import build_decoder, build_encoder
+from .nets.mlp import activation
 from .priors import build_prior
 
-__all__ = ["Objective", "VAE", "Autoencoder", "PointMass", "default_config", "corrupt"]
+__all__ = ["Objective", "VAE", "Autoencoder", "StackedVAE", "PointMass", "default_config", "corrupt"]
 
 #: likelihood families whose support is [0, 1]: corrupted inputs are clipped to that range
 _UNIT_INTERVAL = ("bernoulli", "discretized_logistic", "beta_binomial", "categorical256")
@@ -142,9 +144,23 @@ class VAE(nn.Module):
         if config.missing == "ignore":
             doubled = (2 * config.data_shape[0], *config.data_shape[1:])
             enc_config = dataclasses.replace(config, data_shape=doubled)
-        self.encoder = build_encoder(enc_config, self._posterior_params * config.latent_dim)
+        out_dim = self._posterior_params * config.latent_dim
         self.likelihood = build_likelihood(config)
-        self.decoder = build_decoder(config, self.likelihood.n_params)
+        if config.conditioning == "none":
+            self.encoder = build_encoder(enc_config, out_dim)
+            self.decoder = build_decoder(config, self.likelihood.n_params)
+        else:
+            # q(z|x,y): a trunk reads x once, then a head reads [trunk features, one-hot y], so summing
+            # over every class of an unlabelled example runs the trunk once (Kingma et al. 2014, M2).
+            self.encoder, width = _encoder_trunk(enc_config)
+            act = None if isinstance(self.encoder, nn.Flatten) else config.activation
+            self.label_head = LabelHead(width, config.num_classes, out_dim, act)
+            # p(x|z,y): the decoder reads [z, one-hot y].
+            dec_config = dataclasses.replace(config, latent_dim=config.latent_dim + config.num_classes)
+            self.decoder = build_decoder(dec_config, self.likelihood.n_params)
+        if config.conditioning == "semi_supervised":
+            # q(y|x): the same network family as the encoder, ending in class logits.
+            self.classifier = build_encoder(enc_config, config.num_classes)
         self.prior = build_prior(config)
 
     # ------------------------------------------------------------------ construction
@@ -169,6 +185,21 @@ class VAE(nn.Module):
         return self.config.latent_dim
 
     @property
+    def num_classes(self) -> int:
+        """Number of classes of the label y (0 for a model without conditioning)."""
+        return self.config.num_classes
+
+    @property
+    def conditional(self) -> bool:
+        """Whether the model is conditioned on a class label (CVAE or semi-supervised M2)."""
+        return self.config.conditioning != "none"
+
+    @property
+    def has_classifier(self) -> bool:
+        """Whether the model holds a classifier q(y|x) (``conditioning="semi_supervised"``)."""
+        return self.config.conditioning == "semi_supervised"
+
+    @property
     def data_shape(self) -> tuple[int, ...]:
         return self.config.data_shape
 
@@ -190,7 +221,10 @@ class VAE(nn.Module):
 
     def extra_repr(self) -> str:
         c = self.config
-        return f"data_shape={c.data_shape}, latent_dim={c.latent_dim}, net={c.net!r}, likelihood={c.likelihood!r}"
+        text = f"data_shape={c.data_shape}, latent_dim={c.latent_dim}, net={c.net!r}, likelihood={c.likelihood!r}"
+        if c.conditioning != "none":
+            text += f", conditioning={c.conditioning!r}, num_classes={c.num_classes}"
+        return text
 
     def _check_x(self, x: torch.Tensor) -> torch.Tensor:
         """Accept (batch, *data_shape), or flat (batch, prod(data_shape)); else a clear DataError."""
@@ -242,27 +276,103 @@ class VAE(nn.Module):
         return per_entry.flatten(-len(self.data_shape)).sum(-1)
 
     # ------------------------------------------------------------------ the two distributions
-    def encode(self, x: torch.Tensor) -> Distribution:
-        """q(z|x): a distribution with batch shape (batch,) and event shape (latent_dim,).
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> Distribution:
+        """q(z|x) (or q(z|x,y)): a distribution with batch shape (batch,) and event shape (latent_dim,).
 
         Parameters
         ----------
         x : Tensor of shape (batch, *data_shape)
             With ``missing="ignore"``, NaN marks missing entries.
+        y : Tensor of shape (batch,), int, or None
+            Class labels of a conditioned model. For a semi-supervised model, None (or -1 entries) means
+            the label predicted by q(y|x); a conditional model (CVAE) needs every label.
         """
-        h = self.encoder(self._encoder_input(x))  # (batch, 2 * latent_dim)
+        h = self.encoder(self._encoder_input(x))  # (batch, 2 * latent_dim), or trunk features
+        if self.conditional:
+            y = self._resolve_labels(x, y)
+            h = self.label_head(h, self._one_hot(y, h.dtype))
+        return self._posterior(h)
+
+    def _posterior(self, h: torch.Tensor) -> Distribution:
         mu, logvar = h.chunk(2, dim=-1)
         logvar = logvar.clamp(self.config.logvar_min, self.config.logvar_max)
         return Independent(Normal(mu, torch.exp(0.5 * logvar), validate_args=False), 1)
 
-    def decode(self, z: torch.Tensor) -> Distribution:
-        """p(x|z): batch shape ``z.shape[:-1]``, event shape ``data_shape``; ``log_prob(x)`` sums over data dims.
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> Distribution:
+        """p(x|z) (or p(x|z,y)): batch shape ``z.shape[:-1]``, event shape ``data_shape``.
+
+        ``log_prob(x)`` sums over data dims.
 
         Parameters
         ----------
         z : Tensor of shape (..., latent_dim)
+        y : Tensor of int, broadcastable to ``z.shape[:-1]``, or None
+            Class labels; needed by (and only by) a conditioned model.
         """
+        if self.conditional:
+            if y is None:
+                raise ConfigError(
+                    f"This {type(self).__name__} generates conditionally (conditioning="
+                    f"{self.config.conditioning!r}): pass y, a class index in 0..{self.num_classes - 1} per z.")
+            y = torch.as_tensor(y, device=z.device)
+            self._check_label_range(y, allow_missing=False)
+            onehot = self._one_hot(y.expand(z.shape[:-1]), z.dtype)
+            z = torch.cat([z, onehot], dim=-1)
         return self.likelihood(self.decoder(z))
+
+    # ------------------------------------------------------------------ labels
+    def _one_hot(self, y: torch.Tensor, dtype) -> torch.Tensor:
+        return F.one_hot(y.long(), self.num_classes).to(dtype)
+
+    def _check_label_range(self, y: torch.Tensor, *, allow_missing: bool) -> None:
+        if y.is_floating_point():
+            if not torch.equal(y, y.round()):
+                raise DataError("Labels y must be integers (class indices); got non-integer values.")
+        low = -1 if allow_missing else 0
+        if y.numel() and (int(y.min()) < low or int(y.max()) >= self.num_classes):
+            bad = int(y.min()) if int(y.min()) < low else int(y.max())
+            missing = " (or -1 for unknown)" if allow_missing else ""
+            raise DataError(f"Label {bad} is out of range: this model has {self.num_classes} classes, so labels "
+                            f"must be in 0..{self.num_classes - 1}{missing}.")
+
+    def _check_y(self, y, n: int, *, allow_missing: bool) -> torch.Tensor:
+        """Labels as an int64 tensor of shape (n,), range-checked; -1 (unknown) only if ``allow_missing``."""
+        y = torch.as_tensor(y)
+        if y.shape != (n,):
+            raise DataError(f"y has shape {tuple(y.shape)}, but there are {n} examples: expected ({n},).")
+        self._check_label_range(y, allow_missing=allow_missing)
+        return y.long()
+
+    def _resolve_labels(self, x: torch.Tensor, y) -> torch.Tensor:
+        """Labels for q(z|x,y): given ones kept, unknown (None or -1) ones predicted by q(y|x)."""
+        n = x.shape[0]
+        if y is None and not self.has_classifier:
+            raise DataError(
+                "This conditional VAE (CVAE) encodes q(z|x,y): pass y, the class of every example. "
+                "A semi-supervised model (conditioning='semi_supervised') can predict unknown labels itself.")
+        y = None if y is None else self._check_y(y, n, allow_missing=self.has_classifier).to(x.device)
+        if y is not None and bool((y >= 0).all()):
+            return y
+        predicted = self.classifier(self._encoder_input(x)).argmax(-1)
+        return predicted if y is None else torch.where(y >= 0, y, predicted)
+
+    def class_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits of the classifier q(y|x): (batch, *data_shape) -> (batch, num_classes)."""
+        if not self.has_classifier:
+            raise ConfigError(
+                f"This {type(self).__name__} has no classifier q(y|x) (conditioning={self.config.conditioning!r}); "
+                f"train it with conditioning='semi_supervised' (vaekit train ... --semi-supervised).")
+        return self.classifier(self._encoder_input(x))
+
+    @torch.no_grad()
+    def predict_proba(self, x: torch.Tensor) -> torch.Tensor:
+        """q(y|x) per class: (batch, *data_shape) -> (batch, num_classes); rows sum to 1."""
+        return torch.softmax(self.class_logits(x), dim=-1)
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """The most probable class under q(y|x): (batch, *data_shape) -> (batch,) int64."""
+        return self.class_logits(x).argmax(-1)
 
     @staticmethod
     def _rsample(q: Distribution, n: int | None, generator: torch.Generator | None) -> torch.Tensor:
@@ -282,6 +392,7 @@ class VAE(nn.Module):
         kl_weight: float | None = None,
         target: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
+        y: torch.Tensor | None = None,
     ) -> Objective:
         """The training objective on a batch.
 
@@ -297,9 +408,14 @@ class VAE(nn.Module):
             explicit target means ``x`` is already the corrupted input.
         generator : torch.Generator or None
             Source of the reparameterisation (and corruption) noise.
+        y : Tensor of shape (batch,), int, or None
+            Class labels of a conditioned model (ignored otherwise); -1 marks an unlabelled example of a
+            semi-supervised model. See :meth:`_labelled_objective`.
         """
         x, target = self._input_and_target(x, target, generator)
         w = self.config.beta if kl_weight is None else kl_weight
+        if self.conditional:
+            return self._labelled_objective(x, target, y, w, generator)
         q = self.encode(x)
         k = self.config.iwae_k
         if k > 1:
@@ -320,6 +436,79 @@ class VAE(nn.Module):
         loss = rec.mean() + w * kl_term
         return Objective(loss=loss, reconstruction_nll=rec, kl=kl)
 
+    def _kl_z(self, q: Distribution, z: torch.Tensor) -> torch.Tensor:
+        """KL(q(z|.) || p(z)) per example: closed form when the prior allows it, else one-sample Monte Carlo."""
+        kl_dims = self.prior.kl_per_dim(q)
+        return kl_dims.sum(-1) if kl_dims is not None else q.log_prob(z) - self.prior.log_prob(z)
+
+    def _labelled_objective(self, x, target, y, w, generator) -> Objective:
+        """The bound of a label-conditioned model (Kingma et al. 2014, eqs. 6-9; Sohn et al. 2015).
+
+        Labelled example (x, y): -L(x, y) = E_q(z|x,y)[-log p(x|y,z)] + KL(q(z|x,y) || p(z)) - log p(y).
+        Unlabelled example (semi-supervised only): -U(x) = sum_y q(y|x) (-L(x, y)) - H(q(y|x)), with the
+        sum over every class done exactly. ``reconstruction_nll`` holds the (expected) first term and ``kl``
+        the rest, so ``neg_elbo`` is -L(x, y) or -U(x). The loss adds ``classifier_weight`` times the
+        mean of -log q(y|x) over labelled examples (the alpha term of eq. 9). ``extra`` holds
+        ``"labelled"`` (bool mask), ``"class_nll"`` (-log q(y|x); 0 where unlabelled) and, for a
+        semi-supervised model, ``"class_probs"`` q(y|x). For a CVAE, -log p(y) is omitted (it
+        models p(x|y)).
+        """
+        n, K = x.shape[0], self.num_classes
+        if y is None:
+            raise DataError(f"This {type(self).__name__} is conditioned on labels (conditioning="
+                            f"{self.config.conditioning!r}): its objective needs y, a label per example.")
+        semi = self.has_classifier
+        y = self._check_y(y, n, allow_missing=semi).to(x.device)
+        labelled = y >= 0
+        enc_in = self._encoder_input(x)
+        h = self.encoder(enc_in)  # trunk features, (n, width)
+        rec = torch.zeros(n, device=x.device, dtype=x.dtype)
+        kl = torch.zeros_like(rec)
+        kl_z_all = torch.zeros_like(rec)
+        extra: dict[str, torch.Tensor] = {"labelled": labelled}
+        log_k = math.log(K) if semi else 0.0  # -log p(y) under the uniform label prior
+        if bool(labelled.any()):
+            yl = y[labelled]
+            q = self._posterior(self.label_head(h[labelled], self._one_hot(yl, h.dtype)))
+            z = self._rsample(q, None, generator)
+            rec_l = -self.log_px(self.decode(z, yl), target[labelled])
+            kl_l = self._kl_z(q, z)
+            rec = rec.masked_scatter(labelled, rec_l)
+            kl_z_all = kl_z_all.masked_scatter(labelled, kl_l)
+            kl = kl.masked_scatter(labelled, kl_l + log_k)
+        class_term = torch.zeros((), device=x.device, dtype=x.dtype)
+        if semi:
+            logits = self.classifier(enc_in)  # (n, K)
+            log_qy = torch.log_softmax(logits, dim=-1)
+            class_nll = torch.zeros_like(rec)
+            if bool(labelled.any()):
+                nll_l = -log_qy[labelled].gather(1, y[labelled, None])[:, 0]
+                class_nll = class_nll.masked_scatter(labelled, nll_l)
+                class_term = nll_l.mean()
+            extra["class_nll"] = class_nll
+            extra["class_probs"] = log_qy.exp()
+            unl = ~labelled
+            if bool(unl.any()):
+                m = int(unl.sum())
+                hu = h[unl]  # (m, width)
+                classes = torch.arange(K, device=x.device)
+                onehot = self._one_hot(classes, h.dtype)[:, None, :].expand(K, m, K)  # (K, m, K)
+                q = self._posterior(self.label_head(hu.expand(K, *hu.shape), onehot))  # batch (K, m)
+                z = self._rsample(q, None, generator)  # (K, m, latent)
+                rec_y = -self.log_px(self.decode(z, classes[:, None]), target[unl].expand(K, *target[unl].shape))
+                kl_y = self._kl_z(q, z)  # (K, m)
+                qy = log_qy[unl].exp().T  # (K, m)
+                rec_u = (qy * rec_y).sum(0)
+                kl_zu = (qy * kl_y).sum(0)
+                # KL(q(y|x) || uniform) = sum_y q log q + log K
+                kl_yu = (qy * log_qy[unl].T).sum(0) + log_k
+                rec = rec.masked_scatter(unl, rec_u)
+                kl_z_all = kl_z_all.masked_scatter(unl, kl_zu)
+                kl = kl.masked_scatter(unl, kl_zu + kl_yu)
+        # KL warm-up / beta weight the KL of z; the label terms keep weight 1 (they are part of -log p(x)).
+        loss = (rec + w * kl_z_all + (kl - kl_z_all)).mean() + self.config.classifier_weight * class_term
+        return Objective(loss=loss, reconstruction_nll=rec, kl=kl, extra=extra)
+
     def _input_and_target(self, x, target, generator):
         """(encoder input, likelihood target): corrupt a copy of x when training a denoiser on x alone."""
         x = self._check_x(x)
@@ -331,9 +520,9 @@ class VAE(nn.Module):
                         clip=self.config.likelihood in _UNIT_INTERVAL)
         return noisy, x
 
-    def _log_weights(self, x: torch.Tensor, q: Distribution, z: torch.Tensor, kl_weight: float = 1.0):
+    def _log_weights(self, x: torch.Tensor, q: Distribution, z: torch.Tensor, kl_weight: float = 1.0, y=None):
         """log p(x|z) and kl_weight * (log p(z) - log q(z|x)) for z of shape (k, batch, latent_dim)."""
-        log_px = self.log_px(self.decode(z), x.expand(z.shape[0], *x.shape))  # (k, batch)
+        log_px = self.log_px(self.decode(z, y), x.expand(z.shape[0], *x.shape))  # (k, batch)
         log_ratio = self.prior.log_prob(z) - q.log_prob(z)  # (k, batch)
         return log_px, kl_weight * log_ratio
 
@@ -347,38 +536,68 @@ class VAE(nn.Module):
         return Objective(loss=-bound.mean(), reconstruction_nll=-log_px.mean(0), kl=kl,
                          extra={"iwae_bound": bound})
 
-    def elbo(self, x: torch.Tensor, *, generator: torch.Generator | None = None, n_samples: int = 1) -> torch.Tensor:
+    def _over_labels(self, bound, x: torch.Tensor, y) -> torch.Tensor:
+        """A bound on log p(x|y) for given labels, or on log p(x) = log sum_y p(y) p(x|y) (uniform p(y)).
+
+        Summing exp(bound_y) over every class is exact in y, so a lower bound per class gives one on
+        log p(x); -1 entries of ``y`` are summed over too.
+        """
+        x = self._check_x(x)
+        if not self.conditional:
+            return bound(x, None)
+        y = None if y is None else self._check_y(y, x.shape[0], allow_missing=True).to(x.device)
+        if y is not None and bool((y >= 0).all()):
+            return bound(x, y)
+        per_class = torch.stack([bound(x, torch.full((x.shape[0],), c, device=x.device))
+                                 for c in range(self.num_classes)])  # (K, batch)
+        marginal = torch.logsumexp(per_class, dim=0) - math.log(self.num_classes)
+        if y is None:
+            return marginal
+        known = per_class.gather(0, y.clamp(min=0)[None])[0]
+        return torch.where(y >= 0, known, marginal)
+
+    def elbo(self, x: torch.Tensor, *, generator: torch.Generator | None = None, n_samples: int = 1,
+             y: torch.Tensor | None = None) -> torch.Tensor:
         """The evidence lower bound per example, averaged over ``n_samples`` draws of z: shape (batch,).
 
         Uses the closed-form KL when the prior allows it (lower-variance than the Monte Carlo ELBO).
+        For a conditioned model it bounds log p(x|y) given labels ``y``, and log p(x) (summed exactly
+        over the classes under a uniform p(y)) without them.
         """
-        x = self._check_x(x)
-        q = self.encode(x)
+        return self._over_labels(lambda xx, yy: self._elbo(xx, yy, generator, n_samples), x, y)
+
+    def _elbo(self, x, y, generator, n_samples):
+        q = self.encode(x, y)
         z = self._rsample(q, n_samples, generator)  # (n, batch, latent)
-        log_px = self.log_px(self.decode(z), x.expand(n_samples, *x.shape)).mean(0)  # (batch,)
+        log_px = self.log_px(self.decode(z, y), x.expand(n_samples, *x.shape)).mean(0)  # (batch,)
         kl_dims = self.prior.kl_per_dim(q)
         kl = kl_dims.sum(-1) if kl_dims is not None else (q.log_prob(z) - self.prior.log_prob(z)).mean(0)
         return log_px - kl
 
     def iwae(
-        self, x: torch.Tensor, k: int, *, generator: torch.Generator | None = None, max_elements: int = 2**25
+        self, x: torch.Tensor, k: int, *, generator: torch.Generator | None = None, max_elements: int = 2**25,
+        y: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """The IWAE bound log (1/k) sum_i p(x, z_i) / q(z_i|x) per example: shape (batch,).
 
         Computed in chunks of importance samples so that at most about ``max_elements`` decoder
         outputs exist at once; memory does not grow with ``k``. ``iwae(x, 1)`` is the Monte Carlo ELBO.
+        A conditioned model bounds log p(x|y) given ``y``, and log p(x) = log sum_y p(y) p(x|y)
+        (every class, uniform p(y)) without it.
         """
         if not isinstance(k, int) or isinstance(k, bool) or k < 1:
             raise ConfigError(f"The 'k' parameter of {type(self).__name__}.iwae must be an int >= 1. Got {k!r} instead.")
-        x = self._check_x(x)
-        q = self.encode(x)
+        return self._over_labels(lambda xx, yy: self._iwae(xx, yy, k, generator, max_elements), x, y)
+
+    def _iwae(self, x, y, k, generator, max_elements):
+        q = self.encode(x, y)
         chunk = self._chunk(x.shape[0], k, max_elements)
         total = None
         done = 0
         while done < k:
             c = min(chunk, k - done)
             z = self._rsample(q, c, generator)  # (c, batch, latent)
-            log_px, log_ratio = self._log_weights(x, q, z)
+            log_px, log_ratio = self._log_weights(x, q, z, y=y)
             part = torch.logsumexp(log_px + log_ratio, dim=0)  # (batch,)
             # running log-sum-exp over chunks keeps the estimate exact in k
             total = part if total is None else torch.logaddexp(total, part)
@@ -387,13 +606,15 @@ class VAE(nn.Module):
 
     @torch.no_grad()
     def log_likelihood(
-        self, x: torch.Tensor, k: int = 1000, *, generator: torch.Generator | None = None, max_elements: int = 2**25
+        self, x: torch.Tensor, k: int = 1000, *, generator: torch.Generator | None = None, max_elements: int = 2**25,
+        y: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Importance-sampled estimate of log p(x) per example (the IWAE bound with ``k`` samples): (batch,).
+        """Importance-sampled estimate of log p(x) (or log p(x|y)) per example, the IWAE bound with ``k``
+        samples: (batch,).
 
         A lower bound in expectation that tightens as ``k`` grows (Burda et al. 2016, Thm. 1).
         """
-        return self.iwae(x, k, generator=generator, max_elements=max_elements)
+        return self.iwae(x, k, generator=generator, max_elements=max_elements, y=y)
 
     def _chunk(self, batch: int, k: int, max_elements: int) -> int:
         """Importance samples per chunk so that about ``max_elements`` decoder outputs exist at once."""
@@ -501,31 +722,58 @@ class VAE(nn.Module):
 
     # ------------------------------------------------------------------ verbs
     @torch.no_grad()
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """Posterior means E[z|x]: (batch, *data_shape) -> (batch, latent_dim)."""
-        return self.encode(x).mean
+    def embed(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Posterior means E[z|x] (E[z|x,y] for a conditioned model): (batch, *data_shape) -> (batch, latent_dim)."""
+        return self.encode(x, y).mean
+
+    def _labels_or_predicted(self, x: torch.Tensor, y) -> torch.Tensor | None:
+        """The labels a conditioned model encodes and decodes ``x`` with (given, else predicted)."""
+        return self._resolve_labels(self._check_x(x), y) if self.conditional else None
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, *, sample_latent: bool = False,
-                    generator: torch.Generator | None = None) -> torch.Tensor:
-        """Decoder mean at the posterior mean (or at a posterior draw): (batch, *data_shape)."""
-        q = self.encode(x)
+                    generator: torch.Generator | None = None, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Decoder mean at the posterior mean (or at a posterior draw): (batch, *data_shape).
+
+        A conditioned model encodes and decodes with labels ``y`` (predicted by q(y|x) where unknown).
+        """
+        y = self._labels_or_predicted(x, y)
+        q = self.encode(x, y)
         z = self._rsample(q, None, generator) if sample_latent else q.mean
-        return self.decode(z).mean
+        return self.decode(z, y).mean
+
+    def sample_labels(self, n: int, y=None, *, generator: torch.Generator | None = None) -> torch.Tensor | None:
+        """Labels for :meth:`sample`: ``y`` (an int or ``n`` ints) checked, or drawn from the uniform p(y)."""
+        if not self.conditional:
+            if y is not None:
+                raise ConfigError(f"This {type(self).__name__} is not conditioned on labels, so it cannot sample a "
+                                  f"given class. Train it with --semi-supervised or --conditional for that.")
+            return None
+        if y is None:
+            return torch.randint(self.num_classes, (n,), generator=generator).to(self.device)
+        y = torch.as_tensor(y)
+        y = y.expand(n) if y.dim() == 0 else y
+        return self._check_y(y, n, allow_missing=False).to(self.device)
 
     @torch.no_grad()
     def sample(
-        self, n: int, *, generator: torch.Generator | None = None, temperature: float = 1.0, mean: bool = True
+        self, n: int, *, generator: torch.Generator | None = None, temperature: float = 1.0, mean: bool = True,
+        y=None,
     ) -> torch.Tensor:
         """Generate ``n`` examples: z ~ p(z) (scaled by ``temperature``), then the decoder mean
-        (``mean=True``, the usual picture) or a draw x ~ p(x|z). Shape (n, *data_shape)."""
+        (``mean=True``, the usual picture) or a draw x ~ p(x|z). Shape (n, *data_shape).
+
+        A conditioned model generates class ``y`` (an int, or ``n`` ints); without ``y`` the classes are
+        drawn from the uniform p(y).
+        """
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
             raise ConfigError(f"The 'n' parameter of {type(self).__name__}.sample must be an int >= 1. Got {n!r} instead.")
         if not (isinstance(temperature, (int, float)) and temperature >= 0):
             raise ConfigError(f"The 'temperature' parameter of {type(self).__name__}.sample must be a float >= 0. "
                               f"Got {temperature!r} instead.")
+        labels = self.sample_labels(n, y, generator=generator)
         z = self.prior.sample(n, generator=generator, temperature=float(temperature))
-        p = self.decode(z)
+        p = self.decode(z, labels)
         return p.mean if mean else self.likelihood.sample(p, generator)
 
     @torch.no_grad()
@@ -547,9 +795,12 @@ class VAE(nn.Module):
         if not isinstance(steps, int) or steps < 2:
             raise ConfigError(f"The 'steps' parameter of {type(self).__name__}.interpolate must be an int >= 2. "
                               f"Got {steps!r} instead.")
-        za = self.embed(a.reshape(1, *self.data_shape))[0]
-        zb = self.embed(b.reshape(1, *self.data_shape))[0]
-        return self.decode(interpolate_latents(za, zb, steps, spherical=spherical)).mean
+        a, b = a.reshape(1, *self.data_shape), b.reshape(1, *self.data_shape)
+        # a conditioned model keeps the (given or predicted) label of ``a`` along the path
+        y = self._labels_or_predicted(a, None)
+        za = self.embed(a, y)[0]
+        zb = self.embed(b, y)[0]
+        return self.decode(interpolate_latents(za, zb, steps, spherical=spherical), y).mean
 
     # ------------------------------------------------------------------ persistence
     def save(self, path, *, overwrite: bool = False) -> None:
@@ -557,6 +808,33 @@ class VAE(nn.Module):
         from .io import save_model
 
         save_model(self, path, overwrite=overwrite)
+
+
+class LabelHead(nn.Module):
+    """[act(trunk features), one-hot y] -> posterior parameters: the label-conditioned end of q(z|x,y)."""
+
+    def __init__(self, width: int, num_classes: int, out_dim: int, act: str | None):
+        super().__init__()
+        self.act = nn.Identity() if act is None else activation(act)
+        self.linear = nn.Linear(width + num_classes, out_dim)
+
+    def forward(self, h: torch.Tensor, onehot: torch.Tensor) -> torch.Tensor:
+        return self.linear(torch.cat([self.act(h), onehot], dim=-1))
+
+
+def _encoder_trunk(config: ModelConfig) -> tuple[nn.Module, int]:
+    """The x-only part of a label-conditioned encoder and its output width.
+
+    MLP: the layers of ``hidden_dims`` (the last hidden layer is the trunk's output); conv: the conv
+    stages and a 256-wide linear map.
+    """
+    if config.net == "conv":
+        return build_encoder(config, 256), 256
+    if not config.hidden_dims:
+        width = math.prod(config.data_shape)
+        return nn.Flatten(), width
+    trunk = build_encoder(dataclasses.replace(config, hidden_dims=config.hidden_dims[:-1]), config.hidden_dims[-1])
+    return trunk, config.hidden_dims[-1]
 
 
 def corrupt(
@@ -627,7 +905,13 @@ class Autoencoder(VAE):
 
     _posterior_params = 1
 
-    def encode(self, x):
+    def __init__(self, config: ModelConfig, *, data_spec: DataSpec | None = None):
+        if isinstance(config, ModelConfig) and config.conditioning != "none":
+            raise ConfigError(f"An Autoencoder is not conditioned on labels; got conditioning={config.conditioning!r}. "
+                              f"Use a VAE for conditional or semi-supervised models.")
+        super().__init__(config, data_spec=data_spec)
+
+    def encode(self, x, y=None):
         """A point mass at the code encoder(x): batch shape (batch,), event shape (latent_dim,)."""
         return PointMass(self.encoder(self._encoder_input(x)))
 
@@ -653,3 +937,192 @@ class Autoencoder(VAE):
 
     def impute(self, x, k=1000, *, n_imputations=None, generator=None, max_elements=2**25):
         raise self._no_likelihood("impute")
+
+
+class StackedVAE(nn.Module):
+    """M1+M2 (Kingma et al. 2014, Sec. 3.2): a semi-supervised VAE (M2) over the latent codes of a VAE (M1).
+
+    M1 (``features``, a trained unsupervised :class:`VAE`) is frozen; M2 (``top``, a :class:`VAE` with
+    ``conditioning="semi_supervised"`` and a Gaussian likelihood over z1) models M1's posterior means
+    E[z1|x]. (The paper draws z1 ~ q(z1|x) at every step instead; on MNIST with 100 labels the means
+    gave lower test error at every epoch count we tried, because M1's inactive latent dimensions then
+    hold no noise: see bench/RESULTS.md.) Classification uses q(y | E[z1|x]); generation decodes
+    z2, y -> E[z1|z2,y] with M2, then z1 -> x with M1.
+
+    Build one with :meth:`on`, train it with :func:`vaekit.fit` on partly labelled data (only M2's
+    weights change), save and load it like any run.
+
+    Parameters
+    ----------
+    config : ModelConfig
+        M2's configuration (``data_shape == (features_config.latent_dim,)``).
+    features_config : ModelConfig
+        M1's configuration.
+    data_spec : DataSpec or None
+    """
+
+    def __init__(self, config: ModelConfig, features_config: ModelConfig, *, data_spec: DataSpec | None = None):
+        super().__init__()
+        if not isinstance(config, ModelConfig) or not isinstance(features_config, ModelConfig):
+            raise ConfigError("StackedVAE expects two ModelConfig objects (M2's and M1's).")
+        if config.conditioning != "semi_supervised":
+            raise ConfigError(f"The top model of a StackedVAE must have conditioning='semi_supervised'; "
+                              f"got {config.conditioning!r}.")
+        if features_config.conditioning != "none":
+            raise ConfigError("The features model (M1) of a StackedVAE must be an unconditioned VAE.")
+        if tuple(config.data_shape) != (features_config.latent_dim,):
+            raise ConfigError(f"The top model's data_shape must be (features latent_dim,) = "
+                              f"({features_config.latent_dim},); got {config.data_shape!r}.")
+        self.features = VAE(features_config, data_spec=data_spec)
+        self.top = VAE(config)
+        self.features.requires_grad_(False)
+        self.data_spec = data_spec
+        self.train_config = None
+
+    @classmethod
+    def on(cls, features: VAE, *, num_classes: int, **overrides: Any) -> "StackedVAE":
+        """Stack a new M2 on the trained VAE ``features`` (copied; the original is not changed).
+
+        M2's defaults: Gaussian likelihood over z1 and one hidden layer of 500 units in each network,
+        as in the paper; latent dimension 10 and ``classifier_weight`` 1, chosen on MNIST with 100
+        labels (bench/semisupervised.py; a higher weight overfits the few labels). ``overrides`` are any
+        :class:`~vaekit.config.ModelConfig` fields of M2 (e.g. ``latent_dim=16``).
+        """
+        if type(features) is not VAE or features.conditional:
+            raise ConfigError(f"StackedVAE.on needs a trained, unconditioned VAE as features (M1); "
+                              f"got {type(features).__name__}"
+                              f"{' with conditioning' if getattr(features, 'conditional', False) else ''}.")
+        base: dict[str, Any] = dict(latent_dim=10, hidden_dims=(500,), likelihood="gaussian", classifier_weight=1.0)
+        base.update(overrides)
+        config = ModelConfig(data_shape=(features.latent_dim,), conditioning="semi_supervised",
+                             num_classes=num_classes, **base)
+        model = cls(config, features.config, data_spec=features.data_spec)
+        model.features.load_state_dict(features.state_dict())
+        return model.to(features.device)
+
+    # ------------------------------------------------------------------ what the tasks read
+    @property
+    def config(self) -> ModelConfig:
+        """M2's configuration (the features model's is ``features.config``)."""
+        return self.top.config
+
+    @property
+    def data_shape(self) -> tuple[int, ...]:
+        return self.features.data_shape
+
+    @property
+    def latent_dim(self) -> int:
+        return self.top.latent_dim
+
+    @property
+    def num_classes(self) -> int:
+        return self.top.num_classes
+
+    conditional = True
+    has_classifier = True
+
+    @property
+    def likelihood(self):
+        return self.features.likelihood
+
+    @property
+    def prior(self):
+        return self.top.prior
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def extra_repr(self) -> str:
+        return "M1+M2 (Kingma et al. 2014): top = M2 over the features model's latent codes"
+
+    def initialize(self, seed: int) -> "StackedVAE":
+        """Re-draw M2's initial weights from ``seed``; the trained features model is kept."""
+        self.top.initialize(seed)
+        return self
+
+    def train(self, mode: bool = True) -> "StackedVAE":
+        super().train(mode)
+        self.features.eval()  # frozen: always in inference mode
+        return self
+
+    def _check_x(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features._check_x(x)
+
+    def _codes(self, x: torch.Tensor) -> torch.Tensor:
+        """E[z1|x]: the features model's posterior means."""
+        with torch.no_grad():
+            return self.features.encode(x).mean
+
+    # ------------------------------------------------------------------ objective and classifier
+    def objective(self, x, *, kl_weight=None, target=None, generator=None, y=None) -> Objective:
+        """M2's objective on the codes E[z1|x]; see :meth:`VAE._labelled_objective`."""
+        if target is not None:
+            raise ConfigError("A StackedVAE models the features model's codes; 'target' is not supported.")
+        return self.top.objective(self._codes(x), kl_weight=kl_weight, generator=generator, y=y)
+
+    def class_logits(self, x: torch.Tensor) -> torch.Tensor:
+        return self.top.class_logits(self._codes(x))
+
+    @torch.no_grad()
+    def predict_proba(self, x: torch.Tensor) -> torch.Tensor:
+        """q(y | E[z1|x]) per class: (batch, *data_shape) -> (batch, num_classes)."""
+        return torch.softmax(self.class_logits(x), dim=-1)
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """The most probable class: (batch, *data_shape) -> (batch,) int64."""
+        return self.class_logits(x).argmax(-1)
+
+    # ------------------------------------------------------------------ encode / decode / generate
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> Distribution:
+        """q(z2 | E[z1|x], y): M2's posterior over its latent (labels predicted where unknown)."""
+        return self.top.encode(self._codes(x), y)
+
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> Distribution:
+        """p(x | E[z1|z2,y]): M2 decodes (z2, y) to the mean code z1, M1 decodes that to x."""
+        return self.features.decode(self.top.decode(z, y).mean)
+
+    @torch.no_grad()
+    def embed(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """E[z2 | x, y]: (batch, *data_shape) -> (batch, latent_dim)."""
+        return self.encode(x, y).mean
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor, *, sample_latent: bool = False, generator=None, y=None) -> torch.Tensor:
+        """x -> z1 -> (z2, y) -> z1 -> x through both models; labels predicted where unknown."""
+        codes = self._codes(x)
+        y = self.top._resolve_labels(codes, y)
+        q = self.top.encode(codes, y)
+        z = self.top._rsample(q, None, generator) if sample_latent else q.mean
+        return self.decode(z, y).mean
+
+    def sample_labels(self, n: int, y=None, *, generator=None):
+        return self.top.sample_labels(n, y, generator=generator)
+
+    @torch.no_grad()
+    def sample(self, n: int, *, generator=None, temperature: float = 1.0, mean: bool = True, y=None) -> torch.Tensor:
+        """Generate ``n`` examples of class ``y`` (drawn from the uniform p(y) when None): (n, *data_shape)."""
+        z1 = self.top.sample(n, generator=generator, temperature=temperature, mean=True, y=y)
+        p = self.features.decode(z1)
+        return p.mean if mean else self.features.likelihood.sample(p, generator)
+
+    def _no_likelihood(self, name):
+        return ConfigError(f"A StackedVAE (M1+M2) has no tractable bound on log p(x), so '{name}' is undefined; "
+                           f"evaluate its features model (M1) for likelihoods.")
+
+    def elbo(self, x, *, generator=None, n_samples=1, y=None):
+        raise self._no_likelihood("elbo")
+
+    def iwae(self, x, k, *, generator=None, max_elements=2**25, y=None):
+        raise self._no_likelihood("iwae")
+
+    def log_likelihood(self, x, k=1000, *, generator=None, max_elements=2**25, y=None):
+        raise self._no_likelihood("log_likelihood")
+
+    def save(self, path, *, overwrite: bool = False) -> None:
+        """Write ``config.json`` (M2's config in ``model``, M1's in ``features``) and ``model.safetensors``."""
+        from .io import save_model
+
+        save_model(self, path, overwrite=overwrite)
+

@@ -203,14 +203,92 @@ def evaluate_objective(
     model.eval()
     sums = torch.zeros(3, dtype=torch.float64)
     n = 0
-    for xb in data.batches(batch_size):
-        obj = model.objective(xb.to(model.device), kl_weight=kl_weight, generator=generator)
+    labelled = _uses_labels(model)
+    for batch in data.batches(batch_size, labels=labelled):
+        xb, yb = batch if labelled else (batch, None)
+        obj = _objective(model, xb.to(model.device), yb, kl_weight=kl_weight, generator=generator)
         b = xb.shape[0]
         sums += torch.stack([obj.loss.double() * b, obj.reconstruction_nll.double().sum(), obj.kl.double().sum()]).cpu()
         n += b
     model.train(was_training)
     loss, rec, kl = (sums / max(n, 1)).tolist()
     return {"loss": loss, "reconstruction_nll": rec, "kl": kl}
+
+
+# ------------------------------------------------------------------------------------------ labels
+def _uses_labels(model) -> bool:
+    """Whether ``model.objective`` takes labels (a CVAE or a semi-supervised model)."""
+    return bool(getattr(model, "conditional", False))
+
+
+def _objective(model, xb, yb, **kwargs):
+    """``model.objective`` on a batch, with its labels for a label-conditioned model."""
+    if yb is None:
+        return model.objective(xb, **kwargs)
+    return model.objective(xb, y=yb.to(xb.device), **kwargs)
+
+
+def _check_labels(model, data: Dataset) -> None:
+    """A conditioned model needs labels: all of them (CVAE) or some of every class (semi-supervised)."""
+    if not _uses_labels(model):
+        return
+    what = "semi-supervised" if model.has_classifier else "conditional"
+    if data.y is None:
+        raise DataError(f"A {what} model trains on labels, but dataset '{data.name}' has none. Give labels "
+                        f"(--labels FILE, a labelled folder or table) or train an unconditioned model.")
+    known = data.y[data.y >= 0]
+    if len(known) and int(known.max()) >= model.num_classes:
+        raise DataError(f"Dataset '{data.name}' has label {int(known.max())}, but the model has "
+                        f"{model.num_classes} classes (0..{model.num_classes - 1}).")
+    if not model.has_classifier and len(known) < len(data):
+        raise DataError(f"A conditional VAE (CVAE) needs the label of every example; {len(data) - len(known):,} of "
+                        f"{len(data):,} examples of dataset '{data.name}' are unlabelled. Train with "
+                        f"conditioning='semi_supervised' (--semi-supervised) to use unlabelled examples.")
+    if model.has_classifier and len(known) == 0:
+        raise DataError(f"Semi-supervised training needs some labelled examples; dataset '{data.name}' has none.")
+
+
+def _split(data: Dataset, fraction: float, seed: int, keep_labelled: bool) -> tuple[Dataset, Dataset]:
+    """The seeded validation split; with ``keep_labelled`` the held-out part is drawn from unlabelled
+    examples only, so a handful of labels is never spent on validation."""
+    if not keep_labelled or data.y is None or data.n_labelled == len(data):
+        return data.split(fraction, seed=seed)
+    unl = torch.nonzero(data.y < 0)[:, 0]
+    n_out = int(round(fraction * len(unl)))
+    if n_out == 0:
+        raise DataError(f"Cannot hold out {fraction:.0%} of the {len(unl)} unlabelled examples of '{data.name}'.")
+    perm = unl[torch.randperm(len(unl), generator=torch.Generator().manual_seed(seed))]
+    held = perm[:n_out].sort().values
+    rest = torch.ones(len(data), dtype=torch.bool)
+    rest[held] = False
+    return data.subset(torch.nonzero(rest)[:, 0]), data.subset(held)
+
+
+def _train_batches(model, train: Dataset, batch_size: int, generator: torch.Generator):
+    """One epoch of (x, y) batches (y None for an unconditioned model).
+
+    Semi-supervised: every batch of ``batch_size`` shuffled examples (mostly unlabelled) gets up to
+    ``batch_size`` labelled examples appended, cycled in reshuffled order, so a few labels take part
+    in every step however rare they are (as in Kingma et al. 2014's implementation).
+    """
+    if not _uses_labels(model):
+        for xb in train.batches(batch_size, shuffle=True, generator=generator):
+            yield xb, None
+        return
+    semi = model.has_classifier and train.n_labelled < len(train)
+    labelled_idx = torch.nonzero(train.y >= 0)[:, 0] if semi else None
+    per_batch = 0 if labelled_idx is None else min(len(labelled_idx), batch_size)
+    queue: list[torch.Tensor] = []
+    for xb, yb in train.batches(batch_size, shuffle=True, generator=generator, labels=True):
+        if per_batch:
+            while sum(len(q) for q in queue) < per_batch:
+                queue.append(labelled_idx[torch.randperm(len(labelled_idx), generator=generator)])
+            flat = torch.cat(queue)
+            take, rest = flat[:per_batch], flat[per_batch:]
+            queue = [rest] if len(rest) else []
+            xb = torch.cat([xb, train.get(take)])
+            yb = torch.cat([yb, train.y[take]])
+        yield xb, yb
 
 
 # ------------------------------------------------------------------------------------------ checkpoints
@@ -351,6 +429,7 @@ def fit(
                         f"but the model expects {tuple(model.data_shape)}.")
     if model.data_spec is None:
         model.data_spec = data.spec
+    _check_labels(model, data)
     callbacks = list(callbacks)
     if progress is True or (progress == "auto" and _stderr_is_tty()):
         from ._progress import RichProgress
@@ -363,7 +442,7 @@ def fit(
             raise DataError(f"binarize='dynamic' needs values in [0, 1]; dataset '{data.name}' spans [{lo:.3g}, {hi:.3g}].")
     # ---- data: seeded validation split; a fixed binarisation of the validation set
     if validation_data is None and cfg.val_fraction > 0:
-        train, val = data.split(cfg.val_fraction, seed=cfg.seed)
+        train, val = _split(data, cfg.val_fraction, cfg.seed, keep_labelled=getattr(model, "has_classifier", False))
     else:
         train, val = data, validation_data
     if val is not None and cfg.binarize == "dynamic":
@@ -409,7 +488,7 @@ def fit(
         t0 = time.perf_counter()
         sums = torch.zeros(3, dtype=torch.float64)
         n_seen = 0
-        for xb in train.batches(cfg.batch_size, shuffle=True, generator=generator):
+        for xb, yb in _train_batches(model, train, cfg.batch_size, generator):
             # schedule
             time_fraction = None if cfg.max_time is None else (time.perf_counter() - started) / cfg.max_time
             lr = lr_at(state.step, lr=cfg.lr, schedule=cfg.lr_schedule, warmup_steps=cfg.lr_warmup_steps,
@@ -422,7 +501,7 @@ def fit(
                 xb = torch.bernoulli(xb, generator=generator)
             xb = xb.to(device, non_blocking=True)
             # forward + objective
-            obj = model.objective(xb, kl_weight=w, generator=generator)
+            obj = _objective(model, xb, yb, kl_weight=w, generator=generator)
             if not torch.isfinite(obj.loss):
                 _raise_non_finite(obj, epoch, state.step, run)
             # backward, clip, step

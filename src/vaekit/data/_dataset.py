@@ -70,6 +70,8 @@ class Dataset:
 
     def __repr__(self) -> str:
         labels = "" if self.y is None else f", {int(self.y.max()) + 1} classes"
+        if self.y is not None and self.n_labelled < len(self):
+            labels += f", {self.n_labelled:,} labelled"
         return f"Dataset(name={self.name!r}, kind={self.kind!r}, n={len(self)}, shape={self.shape}{labels})"
 
     @property
@@ -111,8 +113,9 @@ class Dataset:
         shuffle: bool = False,
         generator: torch.Generator | None = None,
         drop_last: bool = False,
+        labels: bool = False,
     ) -> Iterator[torch.Tensor]:
-        """Yield batches of x by tensor indexing (no DataLoader overhead).
+        """Yield batches of x (or of (x, y) pairs) by tensor indexing (no DataLoader overhead).
 
         Parameters
         ----------
@@ -122,15 +125,70 @@ class Dataset:
         generator : torch.Generator or None
         drop_last : bool
             Skip a final partial batch.
+        labels : bool
+            Yield ``(x, y)`` pairs (``y`` int64; the dataset must have labels).
         """
+        if labels and self.y is None:
+            raise DataError(f"Dataset '{self.name}' has no labels.")
         n = len(self)
         order = torch.randperm(n, generator=generator) if shuffle else None
         stop = n - n % batch_size if drop_last else n
         for start in range(0, stop, batch_size):
-            if order is None:
-                yield self.get(slice(start, min(start + batch_size, n)))
-            else:
-                yield self.get(order[start : start + batch_size])
+            index = slice(start, min(start + batch_size, n)) if order is None else order[start : start + batch_size]
+            yield (self.get(index), self.y[index]) if labels else self.get(index)
+
+    @property
+    def n_labelled(self) -> int:
+        """Number of examples with a known label (``y >= 0``; -1 marks an unknown label)."""
+        return 0 if self.y is None else int((self.y >= 0).sum())
+
+    def hide_labels(
+        self, *, per_class: int | None = None, fraction: float | None = None, seed: int = 0
+    ) -> "Dataset":
+        """A copy that keeps the labels of a seeded random subset and marks the rest unknown (-1).
+
+        The semi-supervised setting of Kingma et al. 2014: e.g. ``per_class=10`` keeps 100 MNIST labels.
+
+        Parameters
+        ----------
+        per_class : int or None
+            Keep this many labels of every class (chosen uniformly within the class).
+        fraction : float or None
+            Keep this fraction of all labels, at least one per class (chosen per class, in proportion).
+        seed : int
+
+        Examples
+        --------
+        >>> import torch
+        >>> from vaekit.config import DataSpec
+        >>> d = Dataset(torch.rand(100, 3), torch.arange(100) % 4, DataSpec(kind="array", shape=(3,)))
+        >>> d.hide_labels(per_class=2, seed=0).n_labelled
+        8
+        """
+        if self.y is None:
+            raise DataError(f"Dataset '{self.name}' has no labels to hide.")
+        if (per_class is None) == (fraction is None):
+            raise DataError("hide_labels needs exactly one of per_class and fraction.")
+        known = self.y[self.y >= 0]
+        if per_class is not None and (not isinstance(per_class, int) or isinstance(per_class, bool) or per_class < 1):
+            raise DataError(f"per_class must be an int >= 1; got {per_class!r}.")
+        if fraction is not None and not (isinstance(fraction, (int, float)) and 0 < fraction <= 1):
+            raise DataError(f"fraction must be in (0, 1]; got {fraction!r}.")
+        rng = np.random.default_rng(seed)
+        y = self.y.numpy()
+        keep = []
+        for c in np.unique(known.numpy()):
+            members = np.flatnonzero(y == c)
+            n_keep = per_class if per_class is not None else max(1, int(round(fraction * len(members))))
+            if n_keep > len(members):
+                name = self.spec.label_names[c] if c < len(self.spec.label_names) else str(c)
+                raise DataError(f"Cannot keep {n_keep} labels of class {name!r}: dataset '{self.name}' has only "
+                                f"{len(members)} examples of it.")
+            keep.append(rng.choice(members, n_keep, replace=False))
+        new_y = torch.full_like(self.y, -1)
+        idx = torch.from_numpy(np.sort(np.concatenate(keep)))
+        new_y[idx] = self.y[idx]
+        return replace(self, y=new_y)
 
     def subset(self, index) -> "Dataset":
         """A new Dataset with examples ``index`` (loaded into memory)."""
