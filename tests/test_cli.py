@@ -20,7 +20,7 @@ from vaekit.tasks.report import SECTION_TITLES
 from ._cli import invoke, ok
 
 COMMANDS = ("demo", "train", "eval", "sample", "reconstruct", "interpolate", "latent", "traverse", "report", "embed",
-            "neighbors", "compress", "decompress", "serve", "anomaly fit", "anomaly score")
+            "neighbors", "compress", "decompress", "serve", "anomaly fit", "anomaly score", "classify", "analogy")
 TINY = ["--epochs", "1", "--hidden-dims", "32", "--quiet"]
 
 

@@ -27,6 +27,7 @@ from .io import load as load
 from .model import VAE as VAE
 from .model import Autoencoder as Autoencoder
 from .model import Objective as Objective
+from .model import StackedVAE as StackedVAE
 from .training import Callback as Callback
 from .training import History as History
 from .training import fit as fit
@@ -40,6 +41,7 @@ __all__ = [
     "TrainConfig",
     "VAE",
     "Autoencoder",
+    "StackedVAE",
     "Objective",
     "fit",
     "History",
@@ -57,6 +59,8 @@ __all__ = [
     "VAEOutlierDetector",
     "compress",
     "decompress",
+    "read_label_file",
+    "classify",
 ]
 
 
@@ -81,5 +85,10 @@ def __getattr__(name: str):
         from .tasks import compress as _compress
 
         globals().update(compress=_compress.compress, decompress=_compress.decompress)
+        return globals()[name]
+    if name in ("read_label_file", "classify"):
+        from .tasks import semisupervised as _semi
+
+        globals().update(read_label_file=_semi.read_label_file, classify=_semi.classify)
         return globals()[name]
     raise AttributeError(f"module 'vaekit' has no attribute {name!r}")

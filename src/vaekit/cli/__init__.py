@@ -24,6 +24,8 @@ import typer
 from ..errors import VaekitError
 from . import _console
 from ._options import DebugOpt, VersionOpt
+from .analogy import EPILOG as _ANALOGY_EPILOG, analogy
+from .classify import EPILOG as _CLASSIFY_EPILOG, classify
 from .compress import COMPRESS_EPILOG as _COMPRESS_EPILOG, DECOMPRESS_EPILOG as _DECOMPRESS_EPILOG
 from .compress import compress, decompress
 from .demo import EPILOG as _DEMO_EPILOG, demo
@@ -106,6 +108,8 @@ for _name, _function, _epilog in (
     ("decompress", decompress, _DECOMPRESS_EPILOG),
     ("impute", impute, _IMPUTE_EPILOG),
     ("denoise", denoise, _DENOISE_EPILOG),
+    ("classify", classify, _CLASSIFY_EPILOG),
+    ("analogy", analogy, _ANALOGY_EPILOG),
 ):
     app.command(_name, epilog=_epilog)(_guarded(_function))
 

@@ -19,8 +19,12 @@ EPILOG = """\
 
   vaekit sample runs/digits -n 1000 --npy -o samples.npy
 
+  vaekit sample runs/semi -n 16 --label 7 -o sevens.png
+
 With --npy the samples are an array of shape (n, *data_shape) in the data's own range: 8-bit images \
-as uint8 0..255, tables with their numeric columns de-standardised."""
+as uint8 0..255, tables with their numeric columns de-standardised. --label (a class index or name) needs \
+a run trained with --semi-supervised, --conditional or --stack-on; without it such a run draws the \
+classes at random."""
 
 
 def sample(
@@ -33,6 +37,11 @@ def sample(
                      show_default=False, metavar="FILE"),
     ] = None,
     npy: Annotated[bool, typer.Option("--npy", help="Write the samples as a .npy array instead of a picture.")] = False,
+    label: Annotated[
+        Optional[str],
+        typer.Option("--label", help="Generate this class (an index or a class name) with a label-conditioned run.",
+                     show_default=False, metavar="LABEL"),
+    ] = None,
     seed: SeedOpt = 0,
 ) -> None:
     """Decode n draws z ~ N(0, I) (times --temperature) and write them as a picture or an array."""
@@ -41,12 +50,18 @@ def sample(
 
     _console.seed_everything(seed)
     model = load_run(run)
+    y = None
+    if label is not None:
+        from ..tasks.semisupervised import check_conditional, label_index
+
+        check_conditional(model, "Sampling a given class (--label)")
+        y = label_index(model, label)
     if npy:
         path = output or Path("samples.npy")
-        x = generate.sample(model, n, temperature=temperature, seed=seed)
+        x = generate.sample(model, n, temperature=temperature, seed=seed, y=y)
         generate.save_array(generate.to_data_range(x, model.data_spec), path)
         _console.stdout().print(f"{n} samples, array of shape {tuple(x.shape)} in the data's own range")
     else:
-        path = visualize.save_picture(visualize.samples_picture(model, n, temperature=temperature, seed=seed),
-                                      output or Path("samples.png"))
+        picture = visualize.samples_picture(model, n, temperature=temperature, seed=seed, y=y, label=label)
+        path = visualize.save_picture(picture, output or Path("samples.png"))
     _console.print_wrote(path)

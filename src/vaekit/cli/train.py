@@ -24,8 +24,22 @@ EPILOG = """\
 
   vaekit train mnist5k --out runs/digits --resume --epochs 40
 
+  vaekit train mnist --out runs/m2 --semi-supervised --labelled-per-class 10
+
+  vaekit train mnist --out runs/m1m2 --stack-on runs/digits --label-fraction 0.002
+
+  vaekit train photos/ --out runs/m2 --semi-supervised --labels y.csv
+
+  vaekit train mnist5k --out runs/cvae --conditional
+
 A --config file (JSON or TOML) holds the same fields in \\[model] and \\[train] sections or as flat keys; \
-flags given on the command line win over it."""
+flags given on the command line win over it.
+
+--semi-supervised trains M2 of Kingma et al. 2014 (a classifier q(y|x) and a generator p(x|y,z)) on \
+partly labelled data; --stack-on RUN trains M1+M2 over the latent codes of the VAE in RUN. A --labels \
+file replaces the data's labels: one label per example in order (-1 or empty = unlabelled), or id,label \
+rows (ids: file paths relative to an image folder, else 0-based row numbers). --label-fraction and \
+--labelled-per-class keep a seeded share of the labels and hide the rest."""
 
 
 def _int_tuple(text: Optional[str], name: str) -> Optional[tuple[int, ...]]:
@@ -75,6 +89,36 @@ def train(
     label_column: Annotated[
         Optional[str], typer.Option(help="Label column of a table (not a feature).", show_default=False)
     ] = None,
+    semi_supervised: Annotated[
+        bool,
+        typer.Option("--semi-supervised", help="Train M2: a classifier q(y|x) plus p(x|y,z), on partly labelled data."),
+    ] = False,
+    conditional: Annotated[
+        bool, typer.Option("--conditional", help="Train a conditional VAE p(x|y,z) (every example labelled).")
+    ] = False,
+    labels: Annotated[
+        Optional[Path],
+        typer.Option("--labels", help="Label file (.csv or .npy) replacing the data's labels; -1/empty = unlabelled.",
+                     show_default=False, metavar="FILE"),
+    ] = None,
+    label_fraction: Annotated[
+        Optional[float], typer.Option(help="Keep this fraction of the labels (at least one per class), hide the rest.",
+                                      show_default=False, metavar="F")
+    ] = None,
+    labelled_per_class: Annotated[
+        Optional[int], typer.Option(help="Keep this many labels per class, hide the rest.", show_default=False,
+                                    metavar="N")
+    ] = None,
+    label_seed: Annotated[int, typer.Option(min=0, help="Seed of which labels are kept.")] = 0,
+    classifier_weight: Annotated[
+        Optional[float], typer.Option(min=0, help="Weight alpha of the classification loss (--semi-supervised).",
+                                      show_default=False)
+    ] = None,
+    stack_on: Annotated[
+        Optional[Path],
+        typer.Option("--stack-on", show_default=False, metavar="RUN",
+                     help="Train M1+M2 over the codes of the VAE in this run (implies --semi-supervised)."),
+    ] = None,
     limit: LimitOpt = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its checkpoint.")] = False,
     overwrite: OverwriteOpt = False,
@@ -86,7 +130,14 @@ def train(
 
     _console.seed_everything(0 if seed is None else seed)
     _console.set_threads(threads)
+    if semi_supervised and conditional:
+        raise ConfigError("--semi-supervised and --conditional are two different models; choose one "
+                          "(--conditional needs every label, --semi-supervised also learns from unlabelled data).")
+    conditioning = ("conditional" if conditional
+                    else "semi_supervised" if semi_supervised or stack_on is not None else None)
     model_options = {
+        "conditioning": conditioning,
+        "classifier_weight": classifier_weight,
         "net": None if model is None else model.value,
         "latent_dim": latent_dim,
         "hidden_dims": _int_tuple(hidden_dims, "hidden_dims"),
@@ -100,7 +151,13 @@ def train(
         data, out, model_options=model_options, train_options=train_options, config_file=config,
         autoencoder=True if autoencoder else None, resume=resume, overwrite=overwrite, limit=limit,
         label_column=label_column, callbacks=_console.fit_callbacks(quiet, "training"),
+        labels=labels, label_fraction=label_fraction, labelled_per_class=labelled_per_class, label_seed=label_seed,
+        stack_on=stack_on,
     )
     _console.print_table("Trained", training_summary(trained, dataset))
-    _console.stdout().print(f"Next: vaekit eval {out}   |   vaekit report {out}", markup=False)
+    if getattr(trained, "has_classifier", False):
+        _console.stdout().print(f"Next: vaekit classify {out} {data} -o predictions.csv   |   "
+                                f"vaekit sample {out} --label 0", markup=False)
+    else:
+        _console.stdout().print(f"Next: vaekit eval {out}   |   vaekit report {out}", markup=False)
     _console.print_wrote(out, what="Run directory")

@@ -19,4 +19,7 @@ report
     The HTML run report and the demo (VAE vs deterministic autoencoder) report.
 demo
     ``vaekit demo``: train both models on the embedded digits and write the report.
+semisupervised
+    Few labels: label files, label hiding, ``classify`` (predictions with class probabilities) and
+    analogies (keep z from an image, change y) for semi-supervised (M2, M1+M2) and conditional models.
 """

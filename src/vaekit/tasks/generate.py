@@ -94,12 +94,18 @@ def save_array(a: np.ndarray, path: str | os.PathLike) -> Path:
 
 
 @torch.inference_mode()
-def sample(model, n: int = 64, *, temperature: float = 1.0, seed: int | None = 0) -> torch.Tensor:
-    """Decode ``n`` draws z ~ p(z) (spread scaled by ``temperature``): the decoder means, (n, *data_shape)."""
+def sample(model, n: int = 64, *, temperature: float = 1.0, seed: int | None = 0, y=None) -> torch.Tensor:
+    """Decode ``n`` draws z ~ p(z) (spread scaled by ``temperature``): the decoder means, (n, *data_shape).
+
+    ``y`` (a class index, or ``n`` of them) picks the class a label-conditioned model generates; without
+    it such a model draws classes from the uniform p(y). An unconditioned model refuses ``y``.
+    """
     check_param("sample", "n", n, Interval("int", 1, None))
     check_param("sample", "temperature", temperature, Interval("float", 0, None))
     model.eval()
-    return model.sample(n, generator=_generator(seed), temperature=float(temperature))
+    if y is None:
+        return model.sample(n, generator=_generator(seed), temperature=float(temperature))
+    return model.sample(n, generator=_generator(seed), temperature=float(temperature), y=y)
 
 
 @torch.inference_mode()

@@ -309,6 +309,11 @@ def train_run(
     limit: int | None = None,
     label_column: str | None = None,
     callbacks: Sequence = (),
+    labels: str | os.PathLike | None = None,
+    label_fraction: float | None = None,
+    labelled_per_class: int | None = None,
+    label_seed: int = 0,
+    stack_on: str | os.PathLike | None = None,
 ):
     """Train a model on a data source into the run directory ``out``.
 
@@ -338,23 +343,42 @@ def train_run(
         Label column of a table (kept for plots; not a feature).
     callbacks : sequence of Callback
         Passed to :func:`vaekit.fit` (progress bars).
+    labels : path or None
+        Label file replacing the data's labels (see
+        :func:`~vaekit.tasks.semisupervised.read_label_file`; -1 or empty = unlabelled).
+    label_fraction, labelled_per_class : float or int or None
+        Keep this fraction of the labels, or this many per class (seeded by ``label_seed``), and hide
+        the rest: the semi-supervised setting (Kingma et al. 2014). Applied after ``limit``.
+    label_seed : int
+    stack_on : path or None
+        A run holding a trained, unconditioned VAE: train M1+M2 (:class:`~vaekit.model.StackedVAE`), a
+        semi-supervised model over its latent codes (implies ``conditioning="semi_supervised"``;
+        ``model_options`` configure the new M2). The data is preprocessed as that run's data.
+
+    A model with ``conditioning`` (in ``model_options`` or the config file) gets ``num_classes`` from
+    the data's labels when not given. The label choice is recorded in ``RUN/labels.json`` so that
+    ``resume`` reuses it when no label option is given again.
 
     Returns
     -------
-    model : VAE or Autoencoder
+    model : VAE, Autoencoder or StackedVAE
         Trained, holding its best weights; ``model.history`` has the per-epoch metrics.
     data : Dataset
-        The training data.
+        The training data (with ``y`` -1 where a label is unknown).
     """
     from ..model import VAE, Autoencoder
     from ..training import fit
+    from . import semisupervised as semi
 
     model_options = {k: v for k, v in (model_options or {}).items() if v is not None}
     train_options = {k: v for k, v in (train_options or {}).items() if v is not None}
     file = read_config_file(config_file) if config_file is not None else ConfigFile()
+    choice = {"labels": None if labels is None else os.fspath(labels), "label_fraction": label_fraction,
+              "labelled_per_class": labelled_per_class, "label_seed": label_seed}
     if resume:
-        if model_options or file.model or autoencoder is not None:
+        if model_options or file.model or autoencoder is not None or stack_on is not None:
             given = sorted(set(model_options) | set(file.model)) + (["autoencoder"] if autoencoder is not None else [])
+            given += ["stack_on"] if stack_on is not None else []
             raise ConfigError(
                 f"--resume continues the run in '{out}' with its saved model, so model options cannot change; "
                 f"drop {', '.join(given)} (training options such as --epochs may change)."
@@ -363,16 +387,83 @@ def train_run(
         model = vio.build_from_config(doc, str(Path(out) / vio.CONFIG_FILE))
         base = dict(doc.get("train") or {})
         train_cfg = TrainConfig.from_dict({**base, **file.train, **train_options}, where="the training options")
-        data = load_data(source, limit=limit, data_spec=model.data_spec, label_column=label_column)
+        if labels is None and label_fraction is None and labelled_per_class is None:
+            choice = semi.read_label_record(out) or choice  # the labels the run was started with
+        data = _labelled_data(source, model.data_spec, limit, label_column, choice)
     else:
-        data = load_data(source, limit=limit, label_column=label_column)
-        is_ae = autoencoder if autoencoder is not None else file.class_name == "Autoencoder"
-        cls = Autoencoder if is_ae else VAE
-        model = cls.for_data(data, **{**file.model, **model_options})
+        conditioning = model_options.get("conditioning", file.model.get("conditioning", "none"))
+        _check_label_options(conditioning, autoencoder, choice, stack_on)
+        if stack_on is not None:
+            features = load_run(stack_on)
+            data = _labelled_data(source, features.data_spec, limit, label_column, choice)
+            model = _stacked(features, data, stack_on, {**file.model, **model_options})
+        else:
+            data = _labelled_data(source, None, limit, label_column, choice)
+            is_ae = autoencoder if autoencoder is not None else file.class_name == "Autoencoder"
+            cls = Autoencoder if is_ae else VAE
+            options = {**file.model, **model_options}
+            if conditioning != "none" and "num_classes" not in options:
+                options["num_classes"] = semi.num_classes_of(data)
+            model = cls.for_data(data, **options)
         train_cfg = TrainConfig.from_dict({**file.train, **train_options}, where="the training options")
     fit(model, data, train_cfg, out=out, resume=resume, overwrite=overwrite, callbacks=list(callbacks), progress=False)
+    if getattr(model, "conditional", False) or any(choice[k] is not None for k in ("labels", "label_fraction",
+                                                                                  "labelled_per_class")):
+        # the label file by absolute path, so that --resume finds it from any working directory
+        where = None if choice["labels"] is None else str(Path(choice["labels"]).absolute())
+        semi.write_label_record(out, {**choice, "labels": where, "n_labelled": data.n_labelled, "n": len(data)})
+    elif not resume:
+        (Path(out) / semi.LABELS_RECORD).unlink(missing_ok=True)  # left by an overwritten run
     model.run_dir = Path(out)
     return model, data
+
+
+def _check_label_options(conditioning: str, autoencoder: bool | None, choice: Mapping[str, Any], stack_on) -> None:
+    """Flags that cannot go together, each named as on the command line."""
+    hides = "label_fraction (--label-fraction)" if choice["label_fraction"] is not None else (
+        "labelled_per_class (--labelled-per-class)" if choice["labelled_per_class"] is not None else None)
+    if stack_on is not None and conditioning == "conditional":
+        raise ConfigError("stack_on (--stack-on) trains a semi-supervised M2 over another run's codes; it cannot be "
+                          "combined with conditioning='conditional' (--conditional).")
+    if conditioning != "none" and autoencoder:
+        raise ConfigError(f"An autoencoder (--autoencoder) cannot be conditioned on labels "
+                          f"(conditioning={conditioning!r}); drop one of them.")
+    if hides is not None and conditioning == "conditional":
+        raise ConfigError(f"A conditional VAE (--conditional) needs the label of every example, so {hides} cannot "
+                          f"hide labels; use --semi-supervised to train on partly labelled data.")
+    if hides is not None and conditioning == "none" and stack_on is None:
+        raise ConfigError(f"{hides} hides labels for semi-supervised training; add --semi-supervised (or "
+                          f"conditioning='semi_supervised').")
+
+
+def _labelled_data(source, data_spec, limit: int | None, label_column: str | None,
+                   choice: Mapping[str, Any]) -> Dataset:
+    """The training data with the user's labels: the label file matches the whole source; hiding
+    labels comes after ``limit``, so the kept labels are among the examples trained on."""
+    from . import semisupervised as semi
+
+    data = load_data(source, data_spec=data_spec, label_column=label_column)
+    if choice["labels"] is not None:
+        data = semi.apply_labels(data, labels=choice["labels"])
+    data = _limit(data, limit)
+    if choice["label_fraction"] is not None or choice["labelled_per_class"] is not None:
+        data = semi.apply_labels(data, label_fraction=choice["label_fraction"],
+                                 labelled_per_class=choice["labelled_per_class"], seed=int(choice["label_seed"] or 0))
+    return data
+
+
+def _stacked(features, data: Dataset, stack_on, options: Mapping[str, Any]):
+    """M1+M2 over the trained VAE in run ``stack_on``; ``options`` configure M2."""
+    from ..model import VAE, StackedVAE
+    from . import semisupervised as semi
+
+    if type(features) is not VAE or features.conditional:
+        raise ConfigError(f"--stack-on needs a run holding an unconditioned VAE (the features model M1); "
+                          f"'{stack_on}' holds a {type(features).__name__}"
+                          f"{' conditioned on labels' if getattr(features, 'conditional', False) else ''}.")
+    m2 = {k: v for k, v in options.items() if k not in ("conditioning", "data_shape")}
+    m2.setdefault("num_classes", semi.num_classes_of(data))
+    return StackedVAE.on(features, **m2)
 
 
 def training_summary(model, data: Dataset) -> dict[str, Any]:
@@ -384,6 +475,13 @@ def training_summary(model, data: Dataset) -> dict[str, Any]:
     summary: dict[str, Any] = {
         "model": f"{type(model).__name__} ({model.config.net}, latent_dim {model.latent_dim}, {model.config.likelihood})",
         "data": data.description or data.name,
+    }
+    if getattr(model, "conditional", False):
+        kind = "M1+M2" if type(model).__name__ == "StackedVAE" else model.config.conditioning.replace("_", "-")
+        summary["conditioning"] = f"{kind}, {model.num_classes} classes"
+    if data.y is not None and (getattr(model, "conditional", False) or data.n_labelled < len(data)):
+        summary["labelled / unlabelled"] = f"{data.n_labelled:,} / {len(data) - data.n_labelled:,}"
+    summary |= {
         "epochs": f"{len(history)}{stopped}",
         "best epoch": history.best_epoch,
     }

@@ -149,10 +149,18 @@ def rows_picture(rows: Sequence[torch.Tensor], labels: Sequence[str], spec: Data
     return vectors_figure(list(zip(labels, rows)), spec, title=title)
 
 
-def samples_picture(model, n: int = 64, *, temperature: float = 1.0, seed: int | None = 0) -> Picture:
-    """Decoded draws z ~ p(z): a grid of ``n`` images (or a heat map of ``n`` vectors)."""
-    x = generate.sample(model, n, temperature=temperature, seed=seed)
-    return grid_picture(x, spec_of(model), title=f"{n} samples, z ~ N(0, I)" + (f" x {temperature:g}" if temperature != 1 else ""))
+def samples_picture(model, n: int = 64, *, temperature: float = 1.0, seed: int | None = 0, y=None,
+                    label: str | None = None) -> Picture:
+    """Decoded draws z ~ p(z): a grid of ``n`` images (or a heat map of ``n`` vectors).
+
+    ``y`` is the class a label-conditioned model generates (see :func:`generate.sample`); ``label``
+    names it in the title of a heat map.
+    """
+    x = generate.sample(model, n, temperature=temperature, seed=seed, y=y)
+    title = f"{n} samples, z ~ N(0, I)" + (f" x {temperature:g}" if temperature != 1 else "")
+    if y is not None:
+        title += f", class {label if label is not None else y}"
+    return grid_picture(x, spec_of(model), title=title)
 
 
 def reconstruction_picture(model, x: torch.Tensor, *, per_row: int = 16) -> Picture:
