@@ -285,7 +285,8 @@ class VAE(nn.Module):
             With ``missing="ignore"``, NaN marks missing entries.
         y : Tensor of shape (batch,), int, or None
             Class labels of a conditioned model. For a semi-supervised model, None (or -1 entries) means
-            the label predicted by q(y|x); a conditional model (CVAE) needs every label.
+            the label predicted by q(y|x); for a conditional model (CVAE), None means the class whose
+            ELBO is highest (see :meth:`_resolve_labels`).
         """
         h = self.encoder(self._encoder_input(x))  # (batch, 2 * latent_dim), or trunk features
         if self.conditional:
@@ -344,17 +345,28 @@ class VAE(nn.Module):
         return y.long()
 
     def _resolve_labels(self, x: torch.Tensor, y) -> torch.Tensor:
-        """Labels for q(z|x,y): given ones kept, unknown (None or -1) ones predicted by q(y|x)."""
+        """Labels for q(z|x,y): given ones kept, unknown (None or -1) ones predicted by q(y|x).
+
+        A CVAE has no classifier: without ``y`` it takes the Bayes choice under its own model and the
+        uniform p(y), argmax_y of the ELBO of (x, y) at the posterior mean (deterministic).
+        """
         n = x.shape[0]
         if y is None and not self.has_classifier:
-            raise DataError(
-                "This conditional VAE (CVAE) encodes q(z|x,y): pass y, the class of every example. "
-                "A semi-supervised model (conditioning='semi_supervised') can predict unknown labels itself.")
+            return self._most_likely_labels(x)
         y = None if y is None else self._check_y(y, n, allow_missing=self.has_classifier).to(x.device)
         if y is not None and bool((y >= 0).all()):
             return y
         predicted = self.classifier(self._encoder_input(x)).argmax(-1)
         return predicted if y is None else torch.where(y >= 0, y, predicted)
+
+    def _most_likely_labels(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.encoder(self._encoder_input(x))
+        scores = []
+        for c in range(self.num_classes):
+            yc = torch.full((x.shape[0],), c, device=x.device, dtype=torch.long)
+            q = self._posterior(self.label_head(h, self._one_hot(yc, h.dtype)))
+            scores.append(self.log_px(self.decode(q.mean, yc), x) - self._kl_z(q, q.mean))
+        return torch.stack(scores).argmax(0)
 
     def class_logits(self, x: torch.Tensor) -> torch.Tensor:
         """Logits of the classifier q(y|x): (batch, *data_shape) -> (batch, num_classes)."""
@@ -983,16 +995,17 @@ class StackedVAE(nn.Module):
     def on(cls, features: VAE, *, num_classes: int, **overrides: Any) -> "StackedVAE":
         """Stack a new M2 on the trained VAE ``features`` (copied; the original is not changed).
 
-        M2's defaults: Gaussian likelihood over z1 and one hidden layer of 500 units in each network,
-        as in the paper; latent dimension 10 and ``classifier_weight`` 1, chosen on MNIST with 100
-        labels (bench/semisupervised.py; a higher weight overfits the few labels). ``overrides`` are any
+        M2's defaults: Gaussian likelihood over z1, two hidden layers of 500 units in each network,
+        latent dimension 10 and ``classifier_weight`` 1, chosen on MNIST with 100 labels
+        (bench/semisupervised.py and bench/RESULTS.md: a second hidden layer halved the error at 10
+        epochs; a higher classifier weight overfits the few labels). ``overrides`` are any
         :class:`~vaekit.config.ModelConfig` fields of M2 (e.g. ``latent_dim=16``).
         """
         if type(features) is not VAE or features.conditional:
             raise ConfigError(f"StackedVAE.on needs a trained, unconditioned VAE as features (M1); "
                               f"got {type(features).__name__}"
                               f"{' with conditioning' if getattr(features, 'conditional', False) else ''}.")
-        base: dict[str, Any] = dict(latent_dim=10, hidden_dims=(500,), likelihood="gaussian", classifier_weight=1.0)
+        base: dict[str, Any] = dict(latent_dim=10, hidden_dims=(500, 500), likelihood="gaussian", classifier_weight=1.0)
         base.update(overrides)
         config = ModelConfig(data_shape=(features.latent_dim,), conditioning="semi_supervised",
                              num_classes=num_classes, **base)

@@ -209,6 +209,7 @@ def traverse(
     steps: int = 9,
     base: torch.Tensor | None = None,
     span: tuple[float, float] = (0.03, 0.97),
+    y: int | None = None,
 ) -> tuple[torch.Tensor, list[int], torch.Tensor]:
     """Vary one latent dimension at a time across the prior's range, the others fixed at ``base``.
 
@@ -222,6 +223,8 @@ def traverse(
         Values per dimension: prior quantiles evenly spaced in probability over ``span``.
     base : Tensor of shape (latent_dim,) or None
         Where the other dimensions sit; default the prior's median (zeros).
+    y : int or None
+        The class a label-conditioned model decodes with (default 0); unconditioned models take None.
 
     Returns
     -------
@@ -239,18 +242,21 @@ def traverse(
     for row, dim in enumerate(dims):
         z[row, :, dim] = values
     model.eval()
-    out = model.decode(z.reshape(-1, d).to(model.device)).mean.cpu()  # (len(dims) * steps, *data_shape)
+    zs = z.reshape(-1, d).to(model.device)
+    out = model.decode(zs, fixed_label(model, y, len(zs))).mean.cpu()  # (len(dims) * steps, *data_shape)
     return out.reshape(len(dims), steps, *model.data_shape), dims, values
 
 
 @torch.inference_mode()
 def manifold(
-    model, *, steps: int = 15, dims: tuple[int, int] = (0, 1), span: tuple[float, float] = (0.05, 0.95)
+    model, *, steps: int = 15, dims: tuple[int, int] = (0, 1), span: tuple[float, float] = (0.05, 0.95),
+    y: int | None = None,
 ) -> torch.Tensor:
     """Decode a ``steps`` x ``steps`` grid over the prior's quantiles in two latent dimensions.
 
     Kingma & Welling (2014, fig. 4): evenly spaced probabilities mapped through the prior's inverse
-    CDF, so the grid covers the prior's mass evenly. Other dimensions sit at zero.
+    CDF, so the grid covers the prior's mass evenly. Other dimensions sit at zero. A label-conditioned
+    model decodes the grid as class ``y`` (default 0).
 
     Returns
     -------
@@ -266,7 +272,24 @@ def manifold(
     z[:, :, dims[0]] = values[None, :]
     z[:, :, dims[1]] = values.flip(0)[:, None]
     model.eval()
-    return model.decode(z.reshape(-1, d).to(model.device)).mean.cpu()
+    zs = z.reshape(-1, d).to(model.device)
+    return model.decode(zs, fixed_label(model, y, len(zs))).mean.cpu()
+
+
+def fixed_label(model, y: int | None, n: int) -> torch.Tensor | None:
+    """``n`` copies of class ``y`` (default 0) for a label-conditioned model; None for any other.
+
+    Examples
+    --------
+    >>> from vaekit.config import ModelConfig
+    >>> from vaekit.model import VAE
+    >>> m = VAE(ModelConfig(data_shape=(3,), conditioning="conditional", num_classes=4))
+    >>> fixed_label(m, 2, 3).tolist()
+    [2, 2, 2]
+    """
+    if not getattr(model, "conditional", False):
+        return None
+    return model.sample_labels(n, 0 if y is None else y)
 
 
 @torch.inference_mode()
