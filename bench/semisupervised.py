@@ -1,0 +1,257 @@
+"""Semi-supervised MNIST with 100 labels: M2, M1+M2 and a supervised baseline, plus conditional samples.
+
+The setting of Kingma et al. 2014 (Table 1, N = 100): the 60,000 MNIST training digits, of which 100
+keep their labels (10 per class, chosen with a fixed seed per draw by ``Dataset.hide_labels``); test
+error on the 10,000 test digits. In one run, for each of ``--draws`` label draws:
+
+* **M2** — ``VAE.for_data(data, conditioning="semi_supervised")`` on the pixels: q(y|x), q(z|x,y) and
+  p(x|y,z) MLPs with two 500-unit hidden layers, latent 50, Bernoulli likelihood with dynamic
+  binarisation, trained with ``vaekit.fit``.
+* **M1+M2** — ``StackedVAE.on(m1)`` with vaekit's defaults: M2 (Gaussian likelihood, latent 10, two
+  500-unit hidden layers) on the
+  posterior means of M1, an unsupervised VAE (vaekit's grey-image preset with latent 50) trained once
+  on the same 60,000 digits without labels (it sees no label, so one M1 serves every draw).
+* **supervised** — the same classifier networks trained on the 100 labelled digits alone with
+  cross-entropy (AdamW, early-stopped on nothing: a fixed number of steps): the pixel MLP of M2's
+  q(y|x), and the MLP of M1+M2's q(y|z1) on M1's codes.
+
+Conditional generation: a reference classifier (a small CNN trained with all 60,000 labels; its test
+accuracy is reported) labels 1,000 conditional samples (100 per class, decoder means) of each model of
+the first draw; the figure is the fraction recognised as the requested digit.
+
+    python bench/semisupervised.py [--data PATH] [--draws 3] [--m1-epochs 60] [--m2-epochs 10]
+                                   [--stack-epochs 30] [--threads 2] [--quick]
+
+Table to stdout, progress to stderr, record to ``bench/out/semisupervised.json``; the last stdout line is
+one JSON object (``m1m2_error_mean``, ``m2_error_mean``, ``supervised_error_mean``, ...).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as C  # noqa: E402
+
+import vaekit  # noqa: E402
+from vaekit.model import VAE, StackedVAE  # noqa: E402
+from vaekit.nets import build_encoder  # noqa: E402
+
+
+# ----------------------------------------------------------------------------------------- helpers
+@torch.no_grad()
+def error_rate(predict, x: torch.Tensor, y: torch.Tensor, batch: int = 2000) -> float:
+    pred = torch.cat([predict(x[i:i + batch]) for i in range(0, len(x), batch)])
+    return float((pred != y).float().mean())
+
+
+def train_supervised(net: nn.Module, x: torch.Tensor, y: torch.Tensor, *, steps: int, seed: int,
+                     lr: float = 1e-3, weight_decay: float = 1e-4) -> nn.Module:
+    """Full-batch cross-entropy training of ``net`` on the labelled examples only."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for m in net.modules():
+            if hasattr(m, "reset_parameters"):
+                m.reset_parameters()
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=weight_decay)
+    net.train()
+    for _ in range(steps):
+        loss = F.cross_entropy(net(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return net.eval()
+
+
+class ReferenceCNN(nn.Module):
+    """The judge of conditional samples: a small CNN trained on all 60,000 labelled digits."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Linear(128, 10))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def train_reference(x: torch.Tensor, y: torch.Tensor, *, epochs: int, seed: int = 0) -> ReferenceCNN:
+    torch.manual_seed(seed)
+    net = ReferenceCNN()
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        perm = torch.randperm(len(x), generator=g)
+        for i in range(0, len(x), 128):
+            idx = perm[i:i + 128]
+            loss = F.cross_entropy(net(x[idx]), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return net.eval()
+
+
+@torch.no_grad()
+def recognised(model, judge: nn.Module, n_per_class: int, seed: int) -> tuple[float, list[float]]:
+    """Fraction of conditional samples (decoder means) the judge labels as the requested class."""
+    g = torch.Generator().manual_seed(seed)
+    want = torch.arange(10).repeat_interleave(n_per_class)
+    x = model.sample(len(want), y=want, generator=g)
+    got = judge(x).argmax(-1)
+    per_class = [float((got[want == c] == c).float().mean()) for c in range(10)]
+    return float((got == want).float().mean()), per_class
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    a = np.asarray(values, dtype=float)
+    return float(a.mean()), float(a.std(ddof=1)) if len(a) > 1 else 0.0
+
+
+# ----------------------------------------------------------------------------------------- main
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", default=str(C.DEFAULT_MNIST))
+    p.add_argument("--draws", type=int, default=3, help="label draws (seeds 0..draws-1)")
+    p.add_argument("--per-class", type=int, default=10)
+    p.add_argument("--m1-epochs", type=int, default=60)
+    p.add_argument("--m1-latent", type=int, default=50)
+    p.add_argument("--m2-epochs", type=int, default=10, help="epochs of M2 on pixels")
+    p.add_argument("--stack-epochs", type=int, default=30, help="epochs of M2 on M1's codes")
+    p.add_argument("--stack-latent", type=int, default=None, help="M2's latent_dim in M1+M2 (default: vaekit's)")
+    p.add_argument("--stack-alpha", type=float, default=None, help="classifier_weight of M1+M2 (default: vaekit's)")
+    p.add_argument("--m2-alpha", type=float, default=None, help="classifier_weight of M2 (default: vaekit's)")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--supervised-steps", type=int, default=500)
+    p.add_argument("--judge-epochs", type=int, default=3)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--skip-m2", action="store_true", help="skip M2 on pixels (the slowest part)")
+    p.add_argument("--quick", action="store_true", help="tiny sizes, for a smoke run")
+    a = p.parse_args(argv)
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    if a.quick:
+        a.draws, a.m1_epochs, a.m2_epochs, a.stack_epochs, a.judge_epochs, a.supervised_steps = 2, 2, 1, 3, 1, 50
+    started = time.perf_counter()
+    arrays = C.load_mnist(a.data)
+    if a.quick:
+        arrays = C.subset_first(arrays, 6000, 2000)
+    train = C.mnist_dataset(arrays["x_train"], arrays["y_train"], "mnist-train")
+    test = C.mnist_dataset(arrays["x_test"], arrays["y_test"], "mnist-test")
+    x_test, y_test = test.x, test.y
+    timings: dict[str, float] = {}
+
+    # ---- the judge of conditional samples
+    t0 = time.perf_counter()
+    C.log(f"reference CNN: {a.judge_epochs} epochs on {len(train):,} labelled digits")
+    judge = train_reference(train.x, train.y, epochs=a.judge_epochs)
+    judge_error = error_rate(lambda x: judge(x).argmax(-1), x_test, y_test)
+    timings["judge"] = time.perf_counter() - t0
+    C.log(f"  reference CNN test error {judge_error:.4f}")
+
+    # ---- M1: unsupervised VAE on all training digits (no labels involved)
+    t0 = time.perf_counter()
+    C.log(f"M1: VAE latent {a.m1_latent}, {a.m1_epochs} epochs")
+    m1 = VAE.for_data(train, latent_dim=a.m1_latent)
+    train_cfg = vaekit.training.default_train_config(train.spec, epochs=a.m1_epochs, val_fraction=0.0, seed=0)
+    unlabelled = vaekit.data.Dataset(train.x, None, train.spec)
+    vaekit.fit(m1, unlabelled, train_cfg, progress=False)
+    timings["m1"] = time.perf_counter() - t0
+    with torch.no_grad():
+        codes_train = torch.cat([m1.embed(train.x[i:i + 5000]) for i in range(0, len(train), 5000)])
+    C.log(f"  M1 trained in {timings['m1']:.0f} s")
+
+    rows, record = [], {"draws": []}
+    for draw in range(a.draws):
+        semi = train.hide_labels(per_class=a.per_class, seed=draw)
+        lab = torch.nonzero(semi.y >= 0)[:, 0]
+        d: dict = {"seed": draw, "n_labelled": len(lab)}
+        # ---- supervised baselines: the same classifier networks, 100 labels only
+        t0 = time.perf_counter()
+        pix_cfg = VAE.for_data(train, conditioning="semi_supervised", num_classes=10, hidden_dims=(500, 500)).config
+        pix_net = train_supervised(build_encoder(pix_cfg, 10), train.x[lab], train.y[lab],
+                                   steps=a.supervised_steps, seed=draw)
+        d["supervised_error"] = error_rate(lambda x: pix_net(x).argmax(-1), x_test, y_test)
+        code_cfg = StackedVAE.on(m1, num_classes=10).config
+        code_net = train_supervised(build_encoder(code_cfg, 10), codes_train[lab], train.y[lab],
+                                    steps=a.supervised_steps, seed=draw)
+        d["supervised_m1_codes_error"] = error_rate(lambda x: code_net(m1.embed(x)).argmax(-1), x_test, y_test)
+        d["supervised_seconds"] = time.perf_counter() - t0
+        C.log(f"draw {draw}: supervised error {d['supervised_error']:.4f} (pixels), "
+              f"{d['supervised_m1_codes_error']:.4f} (M1 codes)")
+        # ---- M1+M2
+        t0 = time.perf_counter()
+        overrides = {} if a.stack_latent is None else {"latent_dim": a.stack_latent}
+        if a.stack_alpha is not None:
+            overrides["classifier_weight"] = a.stack_alpha
+        stacked = StackedVAE.on(m1, num_classes=10, **overrides)
+        cfg = vaekit.training.TrainConfig(epochs=a.stack_epochs, batch_size=a.batch_size, lr=1e-3,
+                                          lr_schedule="cosine", val_fraction=0.0, seed=draw)
+        vaekit.fit(stacked, semi, cfg, progress=False)
+        d["m1m2_error"] = error_rate(stacked.predict, x_test, y_test)
+        d["m1m2_seconds"] = time.perf_counter() - t0
+        C.log(f"draw {draw}: M1+M2 error {d['m1m2_error']:.4f} ({d['m1m2_seconds']:.0f} s)")
+        # ---- M2 on pixels
+        if not a.skip_m2:
+            t0 = time.perf_counter()
+            m2_over = {} if a.m2_alpha is None else {"classifier_weight": a.m2_alpha}
+            m2 = VAE.for_data(semi, conditioning="semi_supervised", num_classes=10, hidden_dims=(500, 500),
+                              latent_dim=50, **m2_over)
+            cfg2 = vaekit.training.default_train_config(semi.spec, epochs=a.m2_epochs, batch_size=a.batch_size,
+                                                        val_fraction=0.0, seed=draw, lr=1e-3)
+            vaekit.fit(m2, semi, cfg2, progress=False)
+            d["m2_error"] = error_rate(m2.predict, x_test, y_test)
+            d["m2_seconds"] = time.perf_counter() - t0
+            C.log(f"draw {draw}: M2 error {d['m2_error']:.4f} ({d['m2_seconds']:.0f} s)")
+        # ---- conditional samples (first draw)
+        if draw == 0:
+            d["m1m2_recognised"], d["m1m2_recognised_per_class"] = recognised(stacked, judge, 100, seed=0)
+            C.log(f"  M1+M2 conditional samples recognised: {d['m1m2_recognised']:.3f}")
+            if not a.skip_m2:
+                d["m2_recognised"], d["m2_recognised_per_class"] = recognised(m2, judge, 100, seed=0)
+                C.log(f"  M2 conditional samples recognised: {d['m2_recognised']:.3f}")
+        record["draws"].append(d)
+        rows.append([draw, d["supervised_error"], d["supervised_m1_codes_error"], d.get("m2_error"),
+                     d["m1m2_error"]])
+
+    summary: dict = {}
+    for key in ("supervised_error", "supervised_m1_codes_error", "m2_error", "m1m2_error"):
+        vals = [d[key] for d in record["draws"] if key in d]
+        if vals:
+            summary[f"{key}_mean"], summary[f"{key}_std"] = mean_std(vals)
+            summary[f"{key}_min"], summary[f"{key}_max"] = min(vals), max(vals)
+    first = record["draws"][0]
+    summary["m1m2_recognised"] = first["m1m2_recognised"]
+    if "m2_recognised" in first:
+        summary["m2_recognised"] = first["m2_recognised"]
+    summary["judge_test_error"] = judge_error
+    summary["minutes"] = (time.perf_counter() - started) / 60
+    summary["draws"] = a.draws
+    summary["targets_met"] = bool(summary["m1m2_error_mean"] <= 0.05 and first["m1m2_recognised"] >= 0.9)
+    rows.append(["mean", summary["supervised_error_mean"], summary["supervised_m1_codes_error_mean"],
+                 summary.get("m2_error_mean"), summary["m1m2_error_mean"]])
+    rows.append(["std", summary["supervised_error_std"], summary["supervised_m1_codes_error_std"],
+                 summary.get("m2_error_std"), summary["m1m2_error_std"]])
+    C.print_table(f"MNIST test error with {a.per_class * 10} labels", [
+        "draw", "supervised (pixels)", "supervised (M1 codes)", "M2", "M1+M2"], rows)
+    C.print_table("Conditional samples recognised by the reference CNN (1,000 per model, draw 0)",
+                  ["model", "recognised"],
+                  [["M1+M2", first["m1m2_recognised"]]] + ([["M2", first["m2_recognised"]]]
+                                                           if "m2_recognised" in first else []))
+    record.update(summary=summary, args=vars(a), timings=timings, machine=C.machine_info())
+    C.write_json("semisupervised.json", record)
+    C.emit_summary({k: (round(v, 5) if isinstance(v, float) else v) for k, v in summary.items()})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
