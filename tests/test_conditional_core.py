@@ -125,3 +125,39 @@ def test_heteroscedastic_gaussian_scores_like_a_normal_with_decoded_scale():
     expected = torch.distributions.Normal(params[:, 0], params[:, 1].exp()).log_prob(x).sum(-1)
     torch.testing.assert_close(lik(params).log_prob(x), expected)
     assert lik.sample(lik(params), torch.Generator().manual_seed(0)).shape == (4, 3)
+
+
+@torch.no_grad()
+def test_a_cvae_without_labels_encodes_with_its_highest_elbo_class():
+    m = _model("conditional")
+    x = torch.randn(6, 5)
+    scores = []
+    for c in range(3):
+        yc = torch.full((6,), c)
+        q = m.encode(x, yc)
+        scores.append(m.decode(q.mean, yc).log_prob(x) - m._kl_z(q, q.mean))
+    best = torch.stack(scores).argmax(0)
+    torch.testing.assert_close(m.embed(x), m.embed(x, best))
+    torch.testing.assert_close(m.reconstruct(x), m.reconstruct(x, y=best))
+
+
+def test_pictures_and_evaluation_of_conditioned_models():
+    from vaekit.evaluation import evaluate
+    from vaekit.model import StackedVAE
+    from vaekit.tasks import generate
+
+    spec = DataSpec(kind="array", shape=(5,))
+    data = Dataset(torch.randn(40, 5), torch.arange(40) % 3, spec)
+    for conditioning in ("semi_supervised", "conditional"):
+        m = _model(conditioning)
+        images, dims, _ = generate.traverse(m, steps=4)
+        assert images.shape == (2, 4, 5)
+        # a fixed class (default 0) decodes the grid; another class decodes it differently
+        torch.testing.assert_close(generate.traverse(m, steps=4, y=0)[0], images)
+        assert not torch.allclose(generate.manifold(m, steps=3, y=2), generate.manifold(m, steps=3, y=0))
+        out = evaluate(m, data, k=5)
+        assert math.isfinite(out["neg_elbo"]) and math.isfinite(out["nll"])
+        assert out.get("conditional", False) == (conditioning == "conditional")
+    m1 = VAE(ModelConfig(data_shape=(5,), latent_dim=3, hidden_dims=(8,), likelihood="gaussian"))
+    with pytest.raises(ConfigError, match="no tractable bound"):
+        evaluate(StackedVAE.on(m1, num_classes=3), data)
