@@ -101,7 +101,49 @@ def default_config(spec: DataSpec, **overrides: Any) -> ModelConfig:
     return ModelConfig(data_shape=shape, **base)
 
 
-class VAE(nn.Module):
+class _SharedVerbs:
+    """What every saved model offers on top of its own ``class_logits``: class predictions and ``save``."""
+
+    @torch.no_grad()
+    def predict_proba(self, x: torch.Tensor) -> torch.Tensor:
+        """Class probabilities q(y|x): (batch, *data_shape) -> (batch, num_classes); rows sum to 1."""
+        return torch.softmax(self.class_logits(x), dim=-1)
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """The most probable class under q(y|x): (batch, *data_shape) -> (batch,) int64."""
+        return self.class_logits(x).argmax(-1)
+
+    def save(self, path, *, overwrite: bool = False) -> None:
+        """Write ``config.json`` and ``model.safetensors`` into the run directory ``path``."""
+        from .io import save_model
+
+        save_model(self, path, overwrite=overwrite)
+
+
+class _NoDensity:
+    """Likelihood verbs of a model without a tractable bound on log p(x): each raises ``ConfigError``
+    with the class's ``_no_density_message`` (formatted with the verb's ``name``)."""
+
+    _no_density_message = "{name}"
+
+    def _no_likelihood(self, name):
+        return ConfigError(self._no_density_message.format(name=name))
+
+    def elbo(self, x, *, generator=None, n_samples=1, y=None):
+        raise self._no_likelihood("elbo")
+
+    def iwae(self, x, k, *, generator=None, max_elements=2**25, y=None):
+        raise self._no_likelihood("iwae")
+
+    def log_likelihood(self, x, k=1000, *, generator=None, max_elements=2**25, y=None):
+        raise self._no_likelihood("log_likelihood")
+
+    def impute(self, x, k=1000, *, n_imputations=None, generator=None, max_elements=2**25):
+        raise self._no_likelihood("impute")
+
+
+class VAE(_SharedVerbs, nn.Module):
     """A variational autoencoder composed of encoder, prior, decoder and likelihood.
 
     The encoder gives q(z|x) = N(mu, diag(sigma^2)); z = mu + sigma * eps (reparameterisation,
@@ -375,16 +417,6 @@ class VAE(nn.Module):
                 f"This {type(self).__name__} has no classifier q(y|x) (conditioning={self.config.conditioning!r}); "
                 f"train it with conditioning='semi_supervised' (vaekit train ... --semi-supervised).")
         return self.classifier(self._encoder_input(x))
-
-    @torch.no_grad()
-    def predict_proba(self, x: torch.Tensor) -> torch.Tensor:
-        """q(y|x) per class: (batch, *data_shape) -> (batch, num_classes); rows sum to 1."""
-        return torch.softmax(self.class_logits(x), dim=-1)
-
-    @torch.no_grad()
-    def predict(self, x: torch.Tensor) -> torch.Tensor:
-        """The most probable class under q(y|x): (batch, *data_shape) -> (batch,) int64."""
-        return self.class_logits(x).argmax(-1)
 
     @staticmethod
     def _rsample(q: Distribution, n: int | None, generator: torch.Generator | None) -> torch.Tensor:
@@ -814,13 +846,6 @@ class VAE(nn.Module):
         zb = self.embed(b, y)[0]
         return self.decode(interpolate_latents(za, zb, steps, spherical=spherical), y).mean
 
-    # ------------------------------------------------------------------ persistence
-    def save(self, path, *, overwrite: bool = False) -> None:
-        """Write ``config.json`` and ``model.safetensors`` into the run directory ``path``."""
-        from .io import save_model
-
-        save_model(self, path, overwrite=overwrite)
-
 
 class LabelHead(nn.Module):
     """[act(trunk features), one-hot y] -> posterior parameters: the label-conditioned end of q(z|x,y)."""
@@ -908,7 +933,7 @@ def interpolate_latents(za: torch.Tensor, zb: torch.Tensor, steps: int, *, spher
     return (torch.sin((1 - t) * omega) * za + torch.sin(t * omega) * zb) / torch.sin(omega)
 
 
-class Autoencoder(VAE):
+class Autoencoder(_NoDensity, VAE):
     """The deterministic baseline: same nets, likelihood, trainer and save/load, but z = encoder(x).
 
     It minimises the reconstruction NLL only, so nothing ties its codes to p(z): decoding z ~ N(0, I)
@@ -932,26 +957,11 @@ class Autoencoder(VAE):
         rec = -self.log_px(self.decode(self.encoder(self._encoder_input(x))), target)  # (batch,)
         return Objective(loss=rec.mean(), reconstruction_nll=rec, kl=torch.zeros_like(rec))
 
-    def _no_likelihood(self, name):
-        return ConfigError(
-            f"An Autoencoder has no posterior or prior density, so '{name}' is undefined. "
-            f"Train a VAE (drop --autoencoder) for ELBO and likelihood estimates."
-        )
-
-    def elbo(self, x, *, generator=None, n_samples=1):
-        raise self._no_likelihood("elbo")
-
-    def iwae(self, x, k, *, generator=None, max_elements=2**25):
-        raise self._no_likelihood("iwae")
-
-    def log_likelihood(self, x, k=1000, *, generator=None, max_elements=2**25):
-        raise self._no_likelihood("log_likelihood")
-
-    def impute(self, x, k=1000, *, n_imputations=None, generator=None, max_elements=2**25):
-        raise self._no_likelihood("impute")
+    _no_density_message = ("An Autoencoder has no posterior or prior density, so '{name}' is undefined. "
+                           "Train a VAE (drop --autoencoder) for ELBO and likelihood estimates.")
 
 
-class StackedVAE(nn.Module):
+class StackedVAE(_SharedVerbs, _NoDensity, nn.Module):
     """M1+M2 (Kingma et al. 2014, Sec. 3.2): a semi-supervised VAE (M2) over the latent codes of a VAE (M1).
 
     M1 (``features``, a trained unsupervised :class:`VAE`) is frozen; M2 (``top``, a :class:`VAE` with
@@ -1075,17 +1085,8 @@ class StackedVAE(nn.Module):
         return self.top.objective(self._codes(x), kl_weight=kl_weight, generator=generator, y=y)
 
     def class_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits of M2's classifier at the codes, q(y | E[z1|x]): (batch, *data_shape) -> (batch, num_classes)."""
         return self.top.class_logits(self._codes(x))
-
-    @torch.no_grad()
-    def predict_proba(self, x: torch.Tensor) -> torch.Tensor:
-        """q(y | E[z1|x]) per class: (batch, *data_shape) -> (batch, num_classes)."""
-        return torch.softmax(self.class_logits(x), dim=-1)
-
-    @torch.no_grad()
-    def predict(self, x: torch.Tensor) -> torch.Tensor:
-        """The most probable class: (batch, *data_shape) -> (batch,) int64."""
-        return self.class_logits(x).argmax(-1)
 
     # ------------------------------------------------------------------ encode / decode / generate
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> Distribution:
@@ -1120,22 +1121,6 @@ class StackedVAE(nn.Module):
         p = self.features.decode(z1)
         return p.mean if mean else self.features.likelihood.sample(p, generator)
 
-    def _no_likelihood(self, name):
-        return ConfigError(f"A StackedVAE (M1+M2) has no tractable bound on log p(x), so '{name}' is undefined; "
-                           f"evaluate its features model (M1) for likelihoods.")
-
-    def elbo(self, x, *, generator=None, n_samples=1, y=None):
-        raise self._no_likelihood("elbo")
-
-    def iwae(self, x, k, *, generator=None, max_elements=2**25, y=None):
-        raise self._no_likelihood("iwae")
-
-    def log_likelihood(self, x, k=1000, *, generator=None, max_elements=2**25, y=None):
-        raise self._no_likelihood("log_likelihood")
-
-    def save(self, path, *, overwrite: bool = False) -> None:
-        """Write ``config.json`` (M2's config in ``model``, M1's in ``features``) and ``model.safetensors``."""
-        from .io import save_model
-
-        save_model(self, path, overwrite=overwrite)
+    _no_density_message = ("A StackedVAE (M1+M2) has no tractable bound on log p(x), so '{name}' is undefined; "
+                           "evaluate its features model (M1) for likelihoods.")
 
