@@ -101,7 +101,7 @@ def test_analytic_kl_matches_monte_carlo():
     x = torch.randn(6, 4, generator=torch.Generator().manual_seed(0))
     q = model.encode(x)
     analytic = model.prior.kl_per_dim(q).sum(-1).detach()
-    z = model._rsample(q, 200_000, torch.Generator().manual_seed(1))  # (n, batch, latent)
+    z = model.reparameterize(q, 200_000, torch.Generator().manual_seed(1))  # (n, batch, latent)
     mc = (q.log_prob(z) - model.prior.log_prob(z)).mean(0).detach()
     torch.testing.assert_close(mc, analytic, atol=0.01, rtol=0.01)
     torch.testing.assert_close(analytic, torch.distributions.kl_divergence(q, model.prior.distribution()).detach())

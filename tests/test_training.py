@@ -187,7 +187,7 @@ def test_trained_model_round_trips_and_exposes_distributions(image_data, tmp_pat
     assert isinstance(p, torch.distributions.Distribution) and p.log_prob(x).shape == (3, 8)
     # another program's own IWAE estimate from the two distributions agrees with log_likelihood
     g = torch.Generator().manual_seed(0)
-    zs = loaded._rsample(q, 2000, g)
+    zs = loaded.reparameterize(q, 2000, g)
     logw = loaded.decode(zs).log_prob(x) + loaded.prior.log_prob(zs) - q.log_prob(zs)
     own = (torch.logsumexp(logw, 0) - math.log(2000)).detach()
     ours = loaded.log_likelihood(x, k=2000, generator=torch.Generator().manual_seed(1))

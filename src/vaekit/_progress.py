@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .training import Callback
+from .callbacks import Callback
 
 __all__ = ["RichProgress"]
 

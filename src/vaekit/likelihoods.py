@@ -41,14 +41,46 @@ class Likelihood(nn.Module):
         Decoder outputs per data entry.
     discrete : bool
         Whether ``log_prob`` is a log-probability mass (honest bits/dim) rather than a density.
+    support : {"real", "unit_interval"}
+        Where the data lives: ``"unit_interval"`` families score values in [0, 1] (images), so
+        corrupted or imputed inputs are clipped to that range.
+    levels : int or None
+        Number of discrete values per entry (2 for binary, 256 for 8-bit), None for a density.
+
+    These facts are what tasks read (compression, anomaly scores, denoising); no task tests the
+    family's name.
     """
 
     n_params: int = 1
     discrete: bool = False
+    support: str = "real"
+    levels: int | None = None
 
     def __init__(self, data_shape: tuple[int, ...]):
         super().__init__()
         self.data_shape = tuple(data_shape)
+
+    def uniform_code_length(self) -> float | None:
+        """Nats to store one example as it is, each entry uniform over its ``levels`` (None: a density).
+
+        Examples
+        --------
+        >>> round(BernoulliLikelihood((1, 2, 2)).uniform_code_length(), 4)
+        2.7726
+        >>> GaussianLikelihood((3,)).uniform_code_length() is None
+        True
+        """
+        if self.levels is None:
+            return None
+        return math.prod(self.data_shape) * math.log(self.levels)
+
+    def level_probabilities(self, dist: Distribution) -> torch.Tensor:
+        """Probability of every level of every entry, float64, shape (*batch, *data_shape, levels).
+
+        Level ``k`` is the value ``k / (levels - 1)``. Rows sum to 1; this is the table an entropy coder
+        (bits-back compression) codes with. Only discrete families have it.
+        """
+        raise NotImplementedError(f"{type(self).__name__} is a density; it has no per-level probabilities.")
 
     def forward(self, params: torch.Tensor) -> Distribution:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -70,6 +102,12 @@ class BernoulliLikelihood(Likelihood):
 
     n_params = 1
     discrete = True
+    support = "unit_interval"
+    levels = 2
+
+    def level_probabilities(self, dist):
+        p1 = torch.sigmoid(dist.base_dist.logits.double())  # (*batch, *data_shape)
+        return torch.stack([1 - p1, p1], dim=-1)
 
     def forward(self, params: torch.Tensor) -> Distribution:
         # validate_args=False: grey-level x in [0, 1] is allowed (cross-entropy), not only {0, 1}.
@@ -293,7 +331,19 @@ class DiscretizedLogisticLikelihood(Likelihood):
 
     n_params = 2
     discrete = True
+    support = "unit_interval"
     levels = 256
+
+    def level_probabilities(self, dist):
+        base = dist.base_dist
+        k = torch.arange(self.levels - 1, dtype=torch.float64, device=base.loc.device)
+        edges = (2 * k + 1) / (self.levels - 1) - 1  # (levels-1,) upper bin edges on the [-1, 1] scale
+        loc = base.loc.double().unsqueeze(-1)  # (..., 1)
+        inv_s = torch.exp(-base.log_scale.double()).unsqueeze(-1)  # log_scale already clamped at -7
+        t = (edges - loc) * inv_s  # (..., levels-1) standardised upper bin edges
+        cdf = torch.sigmoid(t)
+        # Salimans et al. 2017, eq. 2: interior bins are CDF differences, the edge bins take the tails.
+        return torch.cat([cdf[..., :1], cdf[..., 1:] - cdf[..., :-1], torch.sigmoid(-t[..., -1:])], dim=-1)
 
     def forward(self, params):
         axis = -len(self.data_shape) - 1
@@ -311,7 +361,11 @@ class BetaBinomialLikelihood(Likelihood):
 
     n_params = 2
     discrete = True
+    support = "unit_interval"
     levels = 256
+
+    def level_probabilities(self, dist):
+        return dist.base_dist.log_prob_table(torch.float64).exp()
 
     def forward(self, params):
         axis = -len(self.data_shape) - 1
@@ -328,6 +382,11 @@ class Categorical256Likelihood(Likelihood):
 
     n_params = 256
     discrete = True
+    support = "unit_interval"
+    levels = 256
+
+    def level_probabilities(self, dist):
+        return torch.softmax(dist.base_dist.logits.double(), dim=-1)
 
     def forward(self, params):
         axis = -len(self.data_shape) - 1

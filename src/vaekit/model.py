@@ -24,9 +24,6 @@ from .priors import build_prior
 
 __all__ = ["Objective", "VAE", "Autoencoder", "StackedVAE", "PointMass", "default_config", "corrupt"]
 
-#: likelihood families whose support is [0, 1]: corrupted inputs are clipped to that range
-_UNIT_INTERVAL = ("bernoulli", "discretized_logistic", "beta_binomial", "categorical256")
-
 
 @dataclass(frozen=True)
 class Objective:
@@ -171,6 +168,8 @@ class VAE(_SharedVerbs, nn.Module):
 
     #: decoder-side posterior parameters per latent dimension (mean and log-variance)
     _posterior_params = 2
+    #: whether the model bounds log p(x) (ELBO, IWAE, likelihood scores, bits-back coding)
+    has_density = True
 
     def __init__(self, config: ModelConfig, *, data_spec: DataSpec | None = None):
         super().__init__()
@@ -268,7 +267,7 @@ class VAE(_SharedVerbs, nn.Module):
             text += f", conditioning={c.conditioning!r}, num_classes={c.num_classes}"
         return text
 
-    def _check_x(self, x: torch.Tensor) -> torch.Tensor:
+    def check_input(self, x: torch.Tensor) -> torch.Tensor:
         """Accept (batch, *data_shape), or flat (batch, prod(data_shape)); else a clear DataError."""
         if not isinstance(x, torch.Tensor):
             raise DataError(f"x must be a torch.Tensor of shape (batch, {', '.join(map(str, self.data_shape))}); "
@@ -282,7 +281,7 @@ class VAE(_SharedVerbs, nn.Module):
 
     def _encoder_input(self, x: torch.Tensor) -> torch.Tensor:
         """x as the encoder reads it: with ``missing="ignore"``, [x with NaN -> 0, mask] on axis 1."""
-        x = self._check_x(x)
+        x = self.check_input(x)
         if self.config.missing != "ignore":
             return x
         observed = ~torch.isnan(x)  # (batch, *data_shape)
@@ -419,8 +418,11 @@ class VAE(_SharedVerbs, nn.Module):
         return self.classifier(self._encoder_input(x))
 
     @staticmethod
-    def _rsample(q: Distribution, n: int | None, generator: torch.Generator | None) -> torch.Tensor:
-        """z = mu + sigma * eps with eps from ``generator``: (batch, latent) or (n, batch, latent)."""
+    def reparameterize(q: Distribution, n: int | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+        """z = mu + sigma * eps with eps from ``generator``: (batch, latent) or (n, batch, latent).
+
+        A point-mass posterior (the autoencoder's) gives its code, repeated ``n`` times.
+        """
         base = q.base_dist if isinstance(q, Independent) else q
         if isinstance(q, PointMass):
             return q.rsample(() if n is None else (n,))
@@ -464,7 +466,7 @@ class VAE(_SharedVerbs, nn.Module):
         k = self.config.iwae_k
         if k > 1:
             return self._iwae_objective(target, q, k, w, generator)
-        z = self._rsample(q, None, generator)  # (batch, latent_dim)
+        z = self.reparameterize(q, None, generator)  # (batch, latent_dim)
         rec = -self.log_px(self.decode(z), target)  # (batch,)  Kingma & Welling 2014, eq. 10, one sample
         kl_dims = self.prior.kl_per_dim(q)  # (batch, latent_dim) or None
         if kl_dims is None:
@@ -514,7 +516,7 @@ class VAE(_SharedVerbs, nn.Module):
         if bool(labelled.any()):
             yl = y[labelled]
             q = self._posterior(self.label_head(h[labelled], self._one_hot(yl, h.dtype)))
-            z = self._rsample(q, None, generator)
+            z = self.reparameterize(q, None, generator)
             rec_l = -self.log_px(self.decode(z, yl), target[labelled])
             kl_l = self._kl_z(q, z)
             rec = rec.masked_scatter(labelled, rec_l)
@@ -538,7 +540,7 @@ class VAE(_SharedVerbs, nn.Module):
                 classes = torch.arange(K, device=x.device)
                 onehot = self._one_hot(classes, h.dtype)[:, None, :].expand(K, m, K)  # (K, m, K)
                 q = self._posterior(self.label_head(hu.expand(K, *hu.shape), onehot))  # batch (K, m)
-                z = self._rsample(q, None, generator)  # (K, m, latent)
+                z = self.reparameterize(q, None, generator)  # (K, m, latent)
                 rec_y = -self.log_px(self.decode(z, classes[:, None]), target[unl].expand(K, *target[unl].shape))
                 kl_y = self._kl_z(q, z)  # (K, m)
                 qy = log_qy[unl].exp().T  # (K, m)
@@ -555,24 +557,30 @@ class VAE(_SharedVerbs, nn.Module):
 
     def _input_and_target(self, x, target, generator):
         """(encoder input, likelihood target): corrupt a copy of x when training a denoiser on x alone."""
-        x = self._check_x(x)
+        x = self.check_input(x)
         if target is not None:
-            return x, self._check_x(target)
+            return x, self.check_input(target)
         if self.config.corruption == "none" or self.config.corruption_level == 0:
             return x, x
         noisy = corrupt(x, self.config.corruption, self.config.corruption_level, generator=generator,
-                        clip=self.config.likelihood in _UNIT_INTERVAL)
+                        clip=self.likelihood.support == "unit_interval")
         return noisy, x
 
-    def _log_weights(self, x: torch.Tensor, q: Distribution, z: torch.Tensor, kl_weight: float = 1.0, y=None):
-        """log p(x|z) and kl_weight * (log p(z) - log q(z|x)) for z of shape (k, batch, latent_dim)."""
+    def log_weights(self, x: torch.Tensor, q: Distribution, z: torch.Tensor, kl_weight: float = 1.0, y=None):
+        """The two parts of the importance log-weights of given latents: log p(x|z) and
+        ``kl_weight * (log p(z) - log q(z|x))``, each of shape (k, batch), for z of shape (k, batch, latent_dim).
+
+        Passing z built from fixed noise (z = mu + sigma * eps with the same eps for every example) gives
+        common random numbers: scores that differ between examples only through the examples. IWAE is
+        ``logsumexp(log_px + log_ratio, 0) - log k``.
+        """
         log_px = self.log_px(self.decode(z, y), x.expand(z.shape[0], *x.shape))  # (k, batch)
         log_ratio = self.prior.log_prob(z) - q.log_prob(z)  # (k, batch)
         return log_px, kl_weight * log_ratio
 
     def _iwae_objective(self, x, q, k, w, generator) -> Objective:
-        z = self._rsample(q, k, generator)  # (k, batch, latent_dim)
-        log_px, log_ratio = self._log_weights(x, q, z, w)
+        z = self.reparameterize(q, k, generator)  # (k, batch, latent_dim)
+        log_px, log_ratio = self.log_weights(x, q, z, w)
         # IWAE bound (Burda et al. 2016, eq. 8): log (1/k) sum_i w_i
         bound = torch.logsumexp(log_px + log_ratio, dim=0) - math.log(k)  # (batch,)
         kl_dims = self.prior.kl_per_dim(q)
@@ -586,7 +594,7 @@ class VAE(_SharedVerbs, nn.Module):
         Summing exp(bound_y) over every class is exact in y, so a lower bound per class gives one on
         log p(x); -1 entries of ``y`` are summed over too.
         """
-        x = self._check_x(x)
+        x = self.check_input(x)
         if not self.conditional:
             return bound(x, None)
         y = None if y is None else self._check_y(y, x.shape[0], allow_missing=True).to(x.device)
@@ -612,7 +620,7 @@ class VAE(_SharedVerbs, nn.Module):
 
     def _elbo(self, x, y, generator, n_samples):
         q = self.encode(x, y)
-        z = self._rsample(q, n_samples, generator)  # (n, batch, latent)
+        z = self.reparameterize(q, n_samples, generator)  # (n, batch, latent)
         log_px = self.log_px(self.decode(z, y), x.expand(n_samples, *x.shape)).mean(0)  # (batch,)
         kl_dims = self.prior.kl_per_dim(q)
         kl = kl_dims.sum(-1) if kl_dims is not None else (q.log_prob(z) - self.prior.log_prob(z)).mean(0)
@@ -640,8 +648,8 @@ class VAE(_SharedVerbs, nn.Module):
         done = 0
         while done < k:
             c = min(chunk, k - done)
-            z = self._rsample(q, c, generator)  # (c, batch, latent)
-            log_px, log_ratio = self._log_weights(x, q, z, y=y)
+            z = self.reparameterize(q, c, generator)  # (c, batch, latent)
+            log_px, log_ratio = self.log_weights(x, q, z, y=y)
             part = torch.logsumexp(log_px + log_ratio, dim=0)  # (batch,)
             # running log-sum-exp over chunks keeps the estimate exact in k
             total = part if total is None else torch.logaddexp(total, part)
@@ -724,7 +732,7 @@ class VAE(_SharedVerbs, nn.Module):
                                           or n_imputations < 1):
             raise ConfigError(f"The 'n_imputations' parameter of {type(self).__name__}.impute must be an int >= 1 "
                               f"or None. Got {n_imputations!r} instead.")
-        x = self._check_x(x)
+        x = self.check_input(x)
         observed = ~torch.isnan(x)
         q = self.encode(x)
         chunk = self._chunk(x.shape[0], k, max_elements)
@@ -736,7 +744,7 @@ class VAE(_SharedVerbs, nn.Module):
         done = 0
         while done < k:
             c = min(chunk, k - done)
-            z = self._rsample(q, c, generator)  # (c, batch, latent)
+            z = self.reparameterize(q, c, generator)  # (c, batch, latent)
             p = self.decode(z)
             log_w = self.log_px(p, x.expand(c, *x.shape)) + self.prior.log_prob(z) - q.log_prob(z)  # (c, batch)
             if n_imputations is None:
@@ -772,7 +780,7 @@ class VAE(_SharedVerbs, nn.Module):
 
     def _labels_or_predicted(self, x: torch.Tensor, y) -> torch.Tensor | None:
         """The labels a conditioned model encodes and decodes ``x`` with (given, else predicted)."""
-        return self._resolve_labels(self._check_x(x), y) if self.conditional else None
+        return self._resolve_labels(self.check_input(x), y) if self.conditional else None
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, *, sample_latent: bool = False,
@@ -783,7 +791,7 @@ class VAE(_SharedVerbs, nn.Module):
         """
         y = self._labels_or_predicted(x, y)
         q = self.encode(x, y)
-        z = self._rsample(q, None, generator) if sample_latent else q.mean
+        z = self.reparameterize(q, None, generator) if sample_latent else q.mean
         return self.decode(z, y).mean
 
     def sample_labels(self, n: int, y=None, *, generator: torch.Generator | None = None) -> torch.Tensor | None:
@@ -941,6 +949,7 @@ class Autoencoder(_NoDensity, VAE):
     """
 
     _posterior_params = 1
+    has_density = False
 
     def __init__(self, config: ModelConfig, *, data_spec: DataSpec | None = None):
         if isinstance(config, ModelConfig) and config.conditioning != "none":
@@ -1002,8 +1011,11 @@ class StackedVAE(_SharedVerbs, _NoDensity, nn.Module):
         self.train_config = None
 
     @classmethod
-    def on(cls, features: VAE, *, num_classes: int, **overrides: Any) -> "StackedVAE":
+    def on(cls, features: VAE, *, num_classes: int | None = None, **overrides: Any) -> "StackedVAE":
         """Stack a new M2 on the trained VAE ``features`` (copied; the original is not changed).
+
+        ``num_classes`` defaults to the number of label names of the data ``features`` was trained
+        on (``features.data_spec.label_names``); give it when that data had no labels.
 
         M2's defaults: Gaussian likelihood over z1, two hidden layers of 500 units in each network,
         latent dimension 10 and ``classifier_weight`` 1, chosen on MNIST with 100 labels
@@ -1015,6 +1027,12 @@ class StackedVAE(_SharedVerbs, _NoDensity, nn.Module):
             raise ConfigError(f"StackedVAE.on needs a trained, unconditioned VAE as features (M1); "
                               f"got {type(features).__name__}"
                               f"{' with conditioning' if getattr(features, 'conditional', False) else ''}.")
+        if num_classes is None:
+            names = () if features.data_spec is None else tuple(features.data_spec.label_names)
+            if len(names) < 2:
+                raise ConfigError("StackedVAE.on could not tell the number of classes: the features model's data "
+                                  "has no label names. Pass num_classes=K.")
+            num_classes = len(names)
         base: dict[str, Any] = dict(latent_dim=10, hidden_dims=(500, 500), likelihood="gaussian", classifier_weight=1.0)
         base.update(overrides)
         config = ModelConfig(data_shape=(features.latent_dim,), conditioning="semi_supervised",
@@ -1043,6 +1061,7 @@ class StackedVAE(_SharedVerbs, _NoDensity, nn.Module):
 
     conditional = True
     has_classifier = True
+    has_density = False
 
     @property
     def likelihood(self):
@@ -1069,8 +1088,8 @@ class StackedVAE(_SharedVerbs, _NoDensity, nn.Module):
         self.features.eval()  # frozen: always in inference mode
         return self
 
-    def _check_x(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features._check_x(x)
+    def check_input(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features.check_input(x)
 
     def _codes(self, x: torch.Tensor) -> torch.Tensor:
         """E[z1|x]: the features model's posterior means."""
@@ -1108,7 +1127,7 @@ class StackedVAE(_SharedVerbs, _NoDensity, nn.Module):
         codes = self._codes(x)
         y = self.top._resolve_labels(codes, y)
         q = self.top.encode(codes, y)
-        z = self.top._rsample(q, None, generator) if sample_latent else q.mean
+        z = self.top.reparameterize(q, None, generator) if sample_latent else q.mean
         return self.decode(z, y).mean
 
     def sample_labels(self, n: int, y=None, *, generator=None):

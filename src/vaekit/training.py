@@ -19,6 +19,7 @@ from typing import Any, Iterable, Sequence
 import torch
 
 from . import io as vio
+from .callbacks import Callback, TrainingState
 from .config import TrainConfig
 from .data import Dataset
 from .errors import CheckpointError, DataError, TrainingError
@@ -103,37 +104,7 @@ def default_train_config(spec, **overrides: Any) -> TrainConfig:
     return TrainConfig(**base)
 
 
-# ------------------------------------------------------------------------------------------ callbacks
-@dataclass
-class TrainingState:
-    """What callbacks see: the live state of a running ``fit``."""
-
-    config: TrainConfig
-    epoch: int = 0  # number of completed epochs
-    step: int = 0  # optimiser steps taken
-    steps_per_epoch: int = 0
-    n_train: int = 0
-    n_val: int = 0
-    start_epoch: int = 0
-    best_value: float = math.inf
-    best_epoch: int = -1
-    epochs_without_improvement: int = 0
-    elapsed: float = 0.0  # training seconds so far (kept across resume so max_time means total time)
-    rows: list = field(default_factory=list)
-
-
-class Callback:
-    """Hooks called by :func:`fit`; override the ones you need (e.g. progress bars)."""
-
-    def on_train_begin(self, state: TrainingState) -> None: ...
-
-    def on_step_end(self, state: TrainingState, loss: float) -> None: ...
-
-    def on_epoch_end(self, state: TrainingState, row: dict) -> None: ...
-
-    def on_train_end(self, state: TrainingState, history: "History") -> None: ...
-
-
+# ------------------------------------------------------------------------------------------ history
 @dataclass
 class History:
     """Per-epoch metrics of a run.

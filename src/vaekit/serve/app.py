@@ -269,7 +269,7 @@ class _Service:
 
         if self.spec is not None:
             return apply_spec(a, self.spec, name="arrays")
-        return self.model._check_x(torch.as_tensor(a, dtype=torch.float32))
+        return self.model.check_input(torch.as_tensor(a, dtype=torch.float32))
 
     def _frame_input(self, frame) -> torch.Tensor:
         from ..data import apply_spec

@@ -549,14 +549,14 @@ class VAEOutlierDetector(OutlierMixin, BaseEstimator):
     @torch.inference_mode()
     def _score_batch(self, model, local, xb: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
         rule = self.scoring_
-        xb = model._check_x(xb.to(model.device))
+        xb = model.check_input(xb.to(model.device))
         q = model.encode(xb)
         mu, sigma = q.base_dist.loc, q.base_dist.scale  # (b, latent_dim)
         if rule == "reconstruction":
             diff = model.decode(mu).mean - xb  # (b, *data_shape)
             return -diff.pow(2).flatten(1).sum(1)
         z = mu + sigma * eps[:, None, :]  # (k, b, latent_dim): the same eps for every example
-        log_px, log_ratio = model._log_weights(xb, q, z)  # (k, b) each
+        log_px, log_ratio = model.log_weights(xb, q, z)  # (k, b) each
         if rule == "elbo":
             kl_dims = model.prior.kl_per_dim(q)
             kl = kl_dims.sum(-1) if kl_dims is not None else -log_ratio.mean(0)
@@ -638,7 +638,7 @@ class VAEOutlierDetector(OutlierMixin, BaseEstimator):
         model = self.model_
         out, total, n = [], None, 0
         for xb in self._batches(X):
-            xb = model._check_x(xb.to(model.device))
+            xb = model.check_input(xb.to(model.device))
             p = model.decode(model.encode(xb).mean)
             base = p.base_dist if hasattr(p, "base_dist") else p
             nll = (-base.log_prob(xb)).double().cpu()  # (b, *data_shape)

@@ -94,7 +94,7 @@ def encode(
 
 def _encode_batch(model, xb: torch.Tensor, sample: bool, generator: torch.Generator | None) -> np.ndarray:
     q = model.encode(xb.to(model.device))
-    z = model._rsample(q, None, generator) if sample else q.mean  # (batch, latent_dim)
+    z = model.reparameterize(q, None, generator) if sample else q.mean  # (batch, latent_dim)
     return z.cpu().numpy()
 
 
