@@ -1,5 +1,8 @@
 """vaekit: variational autoencoders you can install, train, evaluate, save and load.
 
+``import vaekit`` is cheap: every name below (and every submodule: ``vaekit.serve``, ``vaekit.tasks``,
+``vaekit.viz`` ...) is imported on first use, so ``vaekit --version`` and ``--help`` never load torch.
+
 Examples
 --------
 >>> import vaekit
@@ -10,85 +13,64 @@ Examples
 torch.Size([2, 1, 8, 8])
 """
 
-from ._version import __version__ as __version__
-from . import data as datasets
-from .config import DataSpec as DataSpec
-from .config import ModelConfig as ModelConfig
-from .config import TrainConfig as TrainConfig
-from .data import Dataset as Dataset
-from .errors import CheckpointError as CheckpointError
-from .errors import ConfigError as ConfigError
-from .errors import DataError as DataError
-from .errors import NotFittedError as NotFittedError
-from .errors import TrainingError as TrainingError
-from .errors import VaekitError as VaekitError
-from .evaluation import evaluate as evaluate
-from .io import load as load
-from .model import VAE as VAE
-from .model import Autoencoder as Autoencoder
-from .model import Objective as Objective
-from .model import StackedVAE as StackedVAE
-from .training import Callback as Callback
-from .training import History as History
-from .training import fit as fit
+from __future__ import annotations
 
-__all__ = [
-    "__version__",
-    "datasets",
-    "Dataset",
-    "DataSpec",
-    "ModelConfig",
-    "TrainConfig",
-    "VAE",
-    "Autoencoder",
-    "StackedVAE",
-    "Objective",
-    "fit",
-    "History",
-    "Callback",
-    "evaluate",
-    "load",
-    "VaekitError",
-    "ConfigError",
-    "DataError",
-    "CheckpointError",
-    "NotFittedError",
-    "TrainingError",
-    "VAETransformer",
-    "VAEImputer",
-    "VAEOutlierDetector",
-    "compress",
-    "decompress",
-    "read_label_file",
-    "classify",
-]
+import importlib
+
+from ._version import __version__ as __version__
+
+#: Public name -> (module relative to this package, attribute in it; None = the module itself).
+_LAZY = {
+    "datasets": (".data", None),
+    "Dataset": (".data", "Dataset"),
+    "DataSpec": (".config", "DataSpec"),
+    "ModelConfig": (".config", "ModelConfig"),
+    "TrainConfig": (".config", "TrainConfig"),
+    "VAE": (".model", "VAE"),
+    "Autoencoder": (".model", "Autoencoder"),
+    "StackedVAE": (".model", "StackedVAE"),
+    "Objective": (".model", "Objective"),
+    "fit": (".training", "fit"),
+    "History": (".training", "History"),
+    "Callback": (".training", "Callback"),
+    "evaluate": (".evaluation", "evaluate"),
+    "load": (".io", "load"),
+    "VaekitError": (".errors", "VaekitError"),
+    "ConfigError": (".errors", "ConfigError"),
+    "DataError": (".errors", "DataError"),
+    "CheckpointError": (".errors", "CheckpointError"),
+    "NotFittedError": (".errors", "NotFittedError"),
+    "TrainingError": (".errors", "TrainingError"),
+    "VAETransformer": (".tasks.embed", "VAETransformer"),
+    "VAEImputer": (".tasks.impute", "VAEImputer"),
+    "VAEOutlierDetector": (".tasks.anomaly", "VAEOutlierDetector"),
+    "compress": (".tasks.compress", "compress"),
+    "decompress": (".tasks.compress", "decompress"),
+    "read_label_file": (".tasks.semisupervised", "read_label_file"),
+    "classify": (".tasks.semisupervised", "classify"),
+}
+
+#: Submodules reachable as attributes without an explicit import (``vaekit.serve.create_app(...)``).
+_SUBMODULES = frozenset({
+    "callbacks", "cli", "config", "data", "errors", "evaluation", "io", "likelihoods", "model", "nets", "priors",
+    "report", "serve", "tasks", "training", "viz",
+})
+
+__all__ = ["__version__", *_LAZY]
 
 
 def __getattr__(name: str):
-    # scikit-learn's estimator machinery is imported on first use, so `import vaekit` and the CLI stay quick.
-    if name == "VAETransformer":
-        from .tasks.embed import VAETransformer
+    if name in _LAZY:
+        module_name, attribute = _LAZY[name]
+        module = importlib.import_module(module_name, __name__)
+        value = module if attribute is None else getattr(module, attribute)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f".{name}", __name__)
+    else:
+        raise AttributeError(f"module 'vaekit' has no attribute {name!r}")
+    globals()[name] = value
+    return value
 
-        globals()["VAETransformer"] = VAETransformer
-        return VAETransformer
-    if name == "VAEOutlierDetector":
-        from .tasks.anomaly import VAEOutlierDetector
 
-        globals()["VAEOutlierDetector"] = VAEOutlierDetector
-        return VAEOutlierDetector
-    if name == "VAEImputer":
-        from .tasks.impute import VAEImputer
-
-        globals()["VAEImputer"] = VAEImputer
-        return VAEImputer
-    if name in ("compress", "decompress"):
-        from .tasks import compress as _compress
-
-        globals().update(compress=_compress.compress, decompress=_compress.decompress)
-        return globals()[name]
-    if name in ("read_label_file", "classify"):
-        from .tasks import semisupervised as _semi
-
-        globals().update(read_label_file=_semi.read_label_file, classify=_semi.classify)
-        return globals()[name]
-    raise AttributeError(f"module 'vaekit' has no attribute {name!r}")
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY) | _SUBMODULES)

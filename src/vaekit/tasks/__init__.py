@@ -23,3 +23,21 @@ semisupervised
     Few labels: label files, label hiding, ``classify`` (predictions with class probabilities) and
     analogies (keep z from an image, change y) for semi-supervised (M2, M1+M2) and conditional models.
 """
+
+import importlib as _importlib
+
+_SUBMODULES = frozenset({"anomaly", "compress", "demo", "denoise", "embed", "generate", "impute", "report", "runs",
+                         "semisupervised", "visualize"})
+
+
+def __getattr__(name: str):
+    # `vaekit.tasks.semisupervised.apply_labels(...)` works without importing the submodule first.
+    if name in _SUBMODULES:
+        module = _importlib.import_module(f".{name}", __name__)
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'vaekit.tasks' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | _SUBMODULES)
