@@ -56,6 +56,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import struct
 import time
 import zlib
@@ -1038,25 +1039,73 @@ def _default_output(path: Path, head: dict) -> Path:
     return base.with_name(base.name + ".npy")
 
 
-def _write_images(a: np.ndarray, folder: Path, source: dict) -> list[Path]:
-    """One image file per example in ``folder`` (names from the header; PNG when a name has no image suffix)."""
+_WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def _safe_relative(name, where: str) -> tuple[str, ...]:
+    """The parts of a file name from a header: plain names joined by '/', nothing absolute, no '..'.
+
+    A ``.vkz`` file is untrusted input; its names decide where files are written.
+    """
+    problem = None
+    if not isinstance(name, str):
+        problem = f"is a {type(name).__name__}, not a string"
+    elif not name or len(name) > 1024:
+        problem = "is empty" if not name else "is longer than 1024 characters"
+    elif any(ord(ch) < 32 or ch == "\\" for ch in name):
+        problem = "holds a control character or a backslash"
+    elif name.startswith("/") or _WINDOWS_DRIVE.match(name):
+        problem = "is an absolute path"
+    else:
+        parts = tuple(name.split("/"))
+        if any(part in ("", ".", "..") or len(part) > 255 for part in parts):
+            problem = "is not a plain relative name (it has '..', '.' or an empty part)"
+        else:
+            return parts
+    raise DataError(f"{where} names an output file name {name!r} that {problem}; refusing to write it. Only plain "
+                    f"file names inside the output folder are written (decompress to a .npy file instead).")
+
+
+def _image_paths(names: Sequence, n: int, folder: Path, where: str, overwrite: bool) -> list[Path]:
+    """Where each example's image goes: names from the header, checked to stay inside ``folder``."""
+    if not names:
+        names = [f"{i:06d}.png" for i in range(n)]
+    if len(names) != n:
+        raise DataError(f"{where} lists {len(names)} file names for {n} images; the file is inconsistent.")
+    root = folder.resolve()
+    paths, seen = [], set()
+    for name in names:
+        path = folder.joinpath(*_safe_relative(name, where))
+        if path.suffix.lower() not in _IMAGE_SUFFIXES:
+            path = path.with_name(path.name + ".png")
+        key = path.relative_to(folder).as_posix().casefold()
+        if key in seen:
+            raise DataError(f"{where} names the output file {name!r} more than once; refusing to overwrite one image "
+                            f"with another.")
+        seen.add(key)
+        resolved = path.resolve()
+        if resolved != root and root not in resolved.parents:  # a symlink inside the folder pointing away
+            raise DataError(f"{where}: the output file {name!r} would be written outside '{folder}' (to '{resolved}', "
+                            f"through a link); refusing.")
+        if (path.exists() or path.is_symlink()) and not overwrite:
+            raise DataError(f"'{path}' already exists; pass overwrite=True (--overwrite) to replace it.")
+        paths.append(path)
+    return paths
+
+
+def _write_images(a: np.ndarray, paths: list[Path]) -> list[Path]:
+    """One image file per example, at ``paths`` (checked by :func:`_image_paths`)."""
     from PIL import Image
 
     from ..io import atomic_save
 
-    names = source.get("names") or [f"{i:06d}.png" for i in range(a.shape[0])]
     formats = Image.registered_extensions()
-    written = []
-    for arr, name in zip(a, names):
-        path = folder / name
-        if path.suffix.lower() not in _IMAGE_SUFFIXES:
-            path = path.with_name(path.name + ".png")
+    for arr, path in zip(a, paths):
         arr = np.asarray(arr)
         im = Image.fromarray(arr if arr.dtype == np.bool_ else arr.astype(np.uint8))
         options = {"lossless": True} if path.suffix.lower() == ".webp" else {}
         atomic_save(path, lambda tmp, im=im, fmt=formats[path.suffix.lower()], o=options: im.save(tmp, format=fmt, **o))
-        written.append(path)
-    return written
+    return list(paths)
 
 
 def decompress_file(
@@ -1090,6 +1139,9 @@ def decompress_file(
     head, _ = _unpack(data, str(path))
     out = Path(os.fspath(out)) if out is not None else _default_output(path, head)
     _refuse_existing(out, overwrite)
+    if out.suffix.lower() not in (".npy", ".npz"):  # checked before decoding: nothing is written for a bad name
+        image_paths = _image_paths((head.get("source") or {}).get("names") or [], int(head["n"]), out, f"'{path}'",
+                                   overwrite)
     t0 = time.perf_counter()
     a = decompress(model, data, progress=progress, name=str(path))
     seconds = time.perf_counter() - t0
@@ -1108,6 +1160,6 @@ def decompress_file(
     else:
         if a.ndim not in (3, 4):
             raise DataError(f"'{path}' holds arrays of shape {a.shape}, not images; write them to a .npy or .npz file.")
-        files = _write_images(a, out, source)
+        files = _write_images(a, image_paths)
     return DecompressResult(path=out, n=int(head["n"]), array_shape=tuple(a.shape), dtype=a.dtype.str,
                             mode=head["mode"], seconds=seconds, files=files)
