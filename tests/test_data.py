@@ -275,6 +275,41 @@ def test_npy_float_vectors_and_uint8_images(tmp_path):
     np.testing.assert_allclose(d.x.numpy(), imgs / 255, atol=1e-7)
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.int64])
+@pytest.mark.parametrize("high", [1, 255])
+def test_integer_images_with_two_values_are_binary_and_say_so(tmp_path, dtype, high):
+    # 0/1 (or 0/255) integer images are binary images, not 8-bit ones that are almost black.
+    bits = np.random.default_rng(3).integers(0, 2, size=(6, 5, 5))
+    np.save(tmp_path / "b.npy", (bits * high).astype(dtype))
+    d = load(tmp_path / "b.npy")
+    assert d.kind == "image" and d.spec.levels == 2
+    np.testing.assert_array_equal(d.x.numpy()[:, 0], bits.astype(np.float32))
+    assert f"binary (integer values 0/{high})" in d.description
+    # the model picked for it is a Bernoulli one
+    assert vaekit.VAE.for_data(d, latent_dim=2).config.likelihood == "bernoulli"
+
+
+def test_integer_vectors_of_zeros_and_ones_are_binary(tmp_path):
+    bits = np.random.default_rng(4).integers(0, 2, size=(6, 7)).astype(np.uint8)
+    np.save(tmp_path / "v.npy", bits)
+    d = load(tmp_path / "v.npy")
+    assert d.kind == "array" and d.spec.levels == 2 and "binary" in d.description
+
+
+def test_8bit_images_say_so_and_a_binary_spec_reads_0_255(tmp_path):
+    imgs = np.random.default_rng(2).integers(0, 256, size=(3, 1, 6, 6), dtype=np.uint8)
+    np.save(tmp_path / "i.npy", imgs)
+    d = load(tmp_path / "i.npy")
+    assert d.spec.levels == 256 and "8-bit (integer values 0..255)" in d.description
+    bits = np.random.default_rng(3).integers(0, 2, size=(3, 6, 6)).astype(np.uint8)
+    np.save(tmp_path / "b.npy", bits * 255)
+    spec = DataSpec(kind="image", shape=(1, 6, 6), levels=2, image_mode="L")
+    again = load(tmp_path / "b.npy", data_spec=spec)
+    np.testing.assert_array_equal(again.x.numpy()[:, 0], bits.astype(np.float32))
+    with pytest.raises(DataError, match=r"i.npy holds integers in \[\d+, \d+\], but the model is for binary data \(levels 2\)"):
+        load(tmp_path / "i.npy", data_spec=spec)
+
+
 @pytest.mark.parametrize(
     "array, message",
     [

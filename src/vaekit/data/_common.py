@@ -78,7 +78,10 @@ def image_target(
 
 # ---------------------------------------------------------------------------- arrays
 def _scan(a: np.ndarray, what: str) -> tuple[float, float, bool]:
-    """Return ``(min, max, only_0_and_1)`` of ``a``; raise on NaN or infinity, naming the first bad index.
+    """Return ``(min, max, two_valued)`` of ``a``; raise on NaN or infinity, naming the first bad index.
+
+    ``two_valued``: every value is 0 or 1 (floats), or every value is 0 or the maximum with a maximum of
+    1 or 255 (integers: binary images stored as 0/1 or 0/255).
 
     Works chunk by chunk over the first axis so that a memory-mapped array is never loaded whole.
     """
@@ -87,6 +90,8 @@ def _scan(a: np.ndarray, what: str) -> tuple[float, float, bool]:
     step = max(1, _SCAN_ELEMENTS // per_row)
     lo, hi, binary = math.inf, -math.inf, True
     check_nan = np.issubdtype(a.dtype, np.floating)
+    integer = a.dtype.kind in "iu"
+    zero_one = zero_255 = True
     for start in range(0, n, step):
         chunk = np.asarray(a[start : start + step])
         if check_nan:
@@ -100,9 +105,35 @@ def _scan(a: np.ndarray, what: str) -> tuple[float, float, bool]:
                 )
         lo = min(lo, float(chunk.min()))
         hi = max(hi, float(chunk.max()))
-        if binary and check_nan:  # only float data can be "binary images" stored as 0.0 / 1.0
+        if binary and check_nan:  # binary images stored as 0.0 / 1.0
             binary = bool(((chunk == 0) | (chunk == 1)).all())
+        elif integer:  # binary images stored as 0/1 or 0/255 integers
+            zero_one = zero_one and bool(((chunk == 0) | (chunk == 1)).all())
+            zero_255 = zero_255 and bool(((chunk == 0) | (chunk == 255)).all())
+    if integer:
+        binary = (zero_one and hi == 1) or (zero_255 and hi == 255)
+    elif not check_nan:
+        binary = a.dtype == np.bool_
     return lo, hi, binary
+
+
+def _integer_reading(lo: float, hi: float, binary: bool, what: str, levels: int | None) -> tuple[float, int, str]:
+    """How integer images are read: ``(divide by, levels, description)``.
+
+    Without a spec (``levels`` None): values that are all 0/1 or all 0/255 are binary images, anything
+    else in 0..255 is 8-bit. With a spec, its ``levels`` decide, and binary data must be two-valued.
+    """
+    if lo < 0 or hi > 255:
+        raise DataError(f"{what} holds integers in [{lo:g}, {hi:g}]; 8-bit images must lie in 0..255.")
+    if levels == 2 or (levels is None and binary):
+        if not binary and hi > 1:
+            raise DataError(
+                f"{what} holds integers in [{lo:g}, {hi:g}], but the model is for binary data (levels 2): "
+                f"pass values that are all 0/1 or all 0/255, or bool."
+            )
+        scale = 255.0 if hi > 1 else 1.0
+        return scale, 2, f"binary (integer values 0/{int(scale)})"
+    return 255.0, 256, "8-bit (integer values 0..255)"
 
 
 def _to_channels_first(a: np.ndarray, what: str) -> np.ndarray:
@@ -233,20 +264,24 @@ def prepare_array(
         if data_spec is None and (channels is not None or hw is not None):
             raise DataError(f"{what} holds vectors of shape {a.shape}; image_size and mode apply to images only.")
         a = a.reshape(n, -1)
-        _scan(a, what)
-        levels = 2 if a.dtype == np.bool_ else None
-        return _float32(a), {"kind": "array", "shape": (a.shape[1],), "levels": levels, "image_mode": None}
+        lo, hi, binary = _scan(a, what)
+        spec_levels = data_spec.levels if data_spec is not None else None
+        fields = {"kind": "array", "shape": (a.shape[1],), "levels": None, "image_mode": None}
+        if a.dtype == np.bool_:
+            fields |= {"levels": 2, "reading": "binary (bool)"}
+        elif a.dtype.kind in "iu" and binary and hi == 1 and spec_levels in (None, 2):
+            fields |= {"levels": 2, "reading": "binary (integer values 0/1)"}
+        return _float32(a), fields
 
     if a.ndim == 2:
         raise DataError(f"{what} has shape {a.shape}; images need (n, H, W), (n, H, W, C) or (n, C, H, W).")
     a = _to_channels_first(a, what)
     lo, hi, binary = _scan(a, what)
     if a.dtype == np.bool_:
-        x, levels = _float32(a), 2
+        x, levels, reading = _float32(a), 2, "binary (bool)"
     elif a.dtype.kind in "iu":
-        if lo < 0 or hi > 255:
-            raise DataError(f"{what} holds integers in [{lo:g}, {hi:g}]; 8-bit images must lie in 0..255.")
-        x, levels = _float32(a, 255.0), 256
+        scale, levels, reading = _integer_reading(lo, hi, binary, what, data_spec.levels if data_spec else None)
+        x = _float32(a, scale)
     else:
         if lo < 0 or hi > 1:
             raise DataError(
@@ -254,9 +289,11 @@ def prepare_array(
                 f"in [0, 1]. Divide by 255 first, or reshape to (n, features) to use them as plain vectors."
             )
         x, levels = _float32(a), (2 if binary else None)
+        reading = "binary (float values 0/1)" if binary else "floats in [0, 1]"
     x = resize_images(x, channels, hw, levels)
     c = x.shape[1]
-    return x, {"kind": "image", "shape": tuple(x.shape[1:]), "levels": levels, "image_mode": "L" if c == 1 else "RGB"}
+    return x, {"kind": "image", "shape": tuple(x.shape[1:]), "levels": levels, "image_mode": "L" if c == 1 else "RGB",
+               "reading": reading}
 
 
 def as_numpy(x: Any) -> np.ndarray:
@@ -358,6 +395,8 @@ def make_dataset(
     data_spec: DataSpec | None = None,
 ) -> Dataset:
     """Wrap model-ready examples in a :class:`Dataset` with an inferred spec, or with ``data_spec``."""
+    fields = dict(fields)
+    reading = fields.pop("reading", None)  # how raw values were read (binary? 8-bit?): stated, never silent
     if data_spec is not None:
         spec = dataclasses.replace(data_spec, name=name)
     else:
@@ -366,7 +405,8 @@ def make_dataset(
         x = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
     if not description:
         classes = f", {len(spec.label_names)} classes" if y is not None and spec.label_names else ""
-        description = f"{name}: {len(x):,} {spec.kind} examples of shape {tuple(spec.shape)}{classes}"
+        values = f", read as {reading}" if reading else ""
+        description = f"{name}: {len(x):,} {spec.kind} examples of shape {tuple(spec.shape)}{classes}{values}"
     if y is not None:
         y = torch.from_numpy(np.ascontiguousarray(y, dtype=np.int64))
     return Dataset(x, y, spec, description, ids)
