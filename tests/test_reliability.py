@@ -37,7 +37,7 @@ def binary_run(tmp_path_factory) -> Path:
     model = vaekit.VAE(ModelConfig(data_shape=SHAPE, latent_dim=2, hidden_dims=(8,)), data_spec=spec)
     model.initialize(0)
     run = tmp_path_factory.mktemp("rel") / "run"
-    model.save(run)
+    vaekit.save(model, run)
     return run
 
 
@@ -120,3 +120,100 @@ def test_decompress_does_not_follow_a_symlink_out_of_the_folder(tmp_path, binary
     with pytest.raises(DataError, match="outside"):
         vc.decompress_file(binary_run, evil, out, overwrite=True)
     assert not any(elsewhere.iterdir())
+
+
+@pytest.fixture(scope="module")
+def array_blobs(binary_run) -> dict:
+    """Lossless and lossy .vkz bytes of five tiny binary images, and the model that wrote them."""
+    vc = _vc()
+    model = vaekit.load(binary_run)
+    x = _binary_images(5)
+    return {"model": model, "lossless": vc.compress(model, x), "lossy": vc.compress(model, x, lossy=True, bits=4)}
+
+
+class _Deadline:
+    """Fail (instead of hanging) when the body runs longer than ``seconds``: a crafted file must not loop."""
+
+    def __init__(self, seconds: int):
+        self.seconds = seconds
+
+    def __enter__(self):
+        import signal
+
+        def alarm(*_):
+            raise TimeoutError(f"still running after {self.seconds} s")
+
+        self.old = signal.signal(signal.SIGALRM, alarm)
+        signal.alarm(self.seconds)
+
+    def __exit__(self, *exc):
+        import signal
+
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, self.old)
+
+
+@pytest.mark.parametrize("mode,changes,match", [
+    ("lossless", {"max_batch": 0}, "max_batch"),
+    ("lossy", {"max_batch": 0}, "max_batch"),
+    ("lossless", {"max_batch": -3}, "max_batch"),
+    ("lossless", {"max_batch": "64"}, "max_batch"),
+    ("lossless", {"max_batch": True}, "max_batch"),
+    ("lossless", {"n": 1e9, "array_shape": [1e9, 4, 4]}, "'n'"),
+    ("lossless", {"n": 10**9, "array_shape": [10**9, 4, 4]}, "GiB"),
+    ("lossy", {"n": 10**9, "array_shape": [10**9, 4, 4]}, "GiB"),
+    ("lossless", {"n": 6}, "array_shape"),
+    ("lossless", {"n": -1, "array_shape": [-1, 4, 4]}, "'n'"),
+    ("lossless", {"array_shape": [5, 16, 1]}, "array_shape"),
+    ("lossless", {"dtype": "|O"}, "dtype"),
+    ("lossless", {"dtype": "not a dtype"}, "dtype"),
+    ("lossless", {"dtype": "<f8"}, "value_map"),
+    ("lossless", {"value_map": {"kind": "int", "scale": 0}}, "value_map"),
+    ("lossless", {"value_map": "int"}, "value_map"),
+    ("lossless", {"levels": 256}, "levels"),
+    ("lossless", {"latent_dim": 7}, "latent_dim"),
+    ("lossless", {"data_shape": [1, 2, 8]}, "data_shape"),
+    ("lossless", {"latent_precision": 40}, "latent_precision"),
+    ("lossless", {"initial_words": 10**9}, "initial_words"),
+    ("lossless", {"layout": "sideways"}, "layout"),
+    ("lossless", {"array_type": "pickle"}, "array_type"),
+    ("lossless", {"mode": "magic"}, "mode"),
+    ("lossless", {"data_sha256": 5}, "data_sha256"),
+    ("lossy", {"bits": 64}, "bits"),
+    ("lossy", {"active_dims": [0, 9]}, "active_dims"),
+    ("lossy", {"active_dims": [0, 0]}, "active_dims"),
+    ("lossy", {"n": 500, "array_shape": [500, 4, 4]}, "payload"),
+    ("lossless", {"source": ["x"]}, "source"),
+    ("lossless", {"source": {"kind": "images", "names": "abc"}}, "names"),
+    ("lossless", {"source": {"kind": "npz", "key": "../x"}}, "key"),
+])
+def test_crafted_header_fields_are_refused_before_any_work(array_blobs, mode, changes, match):
+    """Every header field is checked (type, range, agreement with the model and the payload) before allocating."""
+    vc = _vc()
+    data = _recraft(array_blobs[mode], **changes)
+    with _Deadline(20), pytest.raises(DataError, match=rf"'crafted\.vkz'.*{match}|{match}.*'crafted\.vkz'"):
+        vc.decompress(array_blobs["model"], data, name="crafted.vkz")
+
+
+def test_a_lossless_file_claiming_more_images_than_its_payload_holds_is_refused(array_blobs, monkeypatch):
+    """n within the size limit but far beyond what the payload holds: no up-front allocation of n images, and
+    the decoded stream fails its final check (it never returns made-up images)."""
+    vc = _vc()
+    data = _recraft(array_blobs["lossless"], n=100_000, array_shape=[100_000, 4, 4])
+    real_empty = np.empty
+
+    def no_big_empty(shape, *a, **k):  # the old decoder allocated (n, D) before decoding anything
+        assert int(np.prod(shape)) < 100_000 * 16, f"allocated {shape} up front"
+        return real_empty(shape, *a, **k)
+
+    monkeypatch.setattr(vc.np, "empty", no_big_empty)
+    with _Deadline(20), pytest.raises(DataError, match="crafted.vkz.*(ends before|did not unwind)"):
+        vc.decompress(array_blobs["model"], data, name="crafted.vkz")
+
+
+def test_the_cli_names_the_crafted_file(tmp_path, binary_run, array_blobs):
+    bad = tmp_path / "bad.vkz"
+    bad.write_bytes(_recraft(array_blobs["lossless"], max_batch=0))
+    with _Deadline(20):
+        fails("decompress", binary_run, bad, "-o", tmp_path / "o.npy", match=r"bad\.vkz.*max_batch")
+    assert not (tmp_path / "o.npy").exists()

@@ -490,15 +490,17 @@ def _decode_lossless(model, words: np.ndarray, head: dict, progress: Progress | 
     bb = _BitsBack(model, head["latent_precision"])
     n = head["n"]
     sizes = batch_schedule(n, head["max_batch"])
-    out = np.empty((n, math.prod(bb.data_shape)), dtype=np.int32)
     coder = c.stream.stack.AnsCoder(words)
-    end, done = n, 0
+    chunks, done = [], 0  # filled as decoded: a header claiming more images than the payload holds allocates little
     for b in reversed(sizes):  # a stack: the last batch encoded comes off first
-        out[end - b:end] = bb.decode_batch(coder, b)
-        end -= b
+        if coder.is_empty():
+            raise DataError(f"{where}: the payload ends before the header's {n:,} images are decoded ({done:,} "
+                            f"decoded); the file is corrupted or was not written by vaekit.")
+        chunks.append(bb.decode_batch(coder, b))
         done += b
         if progress is not None:
             progress(done, n)
+    out = np.concatenate(chunks[::-1]) if chunks else np.empty((0, math.prod(bb.data_shape)), dtype=np.int32)
     try:
         rest = coder.get_compressed(unseal=True)
     except Exception as e:  # constriction raises when the stack is not in its sealed state
@@ -611,7 +613,134 @@ def _unpack(data: bytes, name: str | None = None) -> tuple[dict, bytes]:
     version = head.get("format_version")
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise DataError(f"{where} has format_version {version!r}, newer than this vaekit reads ({FORMAT_VERSION}); upgrade vaekit.")
+    if not isinstance(head, dict):
+        raise DataError(f"{where}: the header is not a JSON object; the file is not a valid .vkz file.")
+    _check_header(head, expected - 4 - fixed - hlen, where)
     return head, data[fixed + hlen: expected - 4]
+
+
+#: Most entries a file may decode to (int32 symbols: 4 GiB); larger claims are refused before allocating.
+MAX_DECODED_ENTRIES = 1 << 30
+_LAYOUTS = ("model", "nhw", "nhwc", "flat")
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _check_header(head: dict, payload_bytes: int, where: str) -> None:
+    """Every header field the decoder uses: type, range and agreement with the others and with the payload.
+
+    A ``.vkz`` file is untrusted input: a CRC only says the bytes are the ones written, not that the writer
+    was vaekit. Nothing is allocated and no loop runs on a field before this accepts it.
+    """
+
+    def bad(field: str, got, expected: str):
+        raise DataError(f"{where}: header field '{field}' is {got!r}, expected {expected}; the file is not a valid "
+                        f".vkz file.")
+
+    def int_field(field: str, lo: int, hi: int) -> int:
+        v = head.get(field)
+        if not _is_int(v) or not lo <= v <= hi:
+            bad(field, v, f"an integer in [{lo}, {hi:,}]")
+        return v
+
+    def int_list(field: str, lo: int, hi: int, max_len: int) -> list[int]:
+        v = head.get(field)
+        if not isinstance(v, list) or len(v) > max_len or not all(_is_int(e) and lo <= e <= hi for e in v):
+            bad(field, v, f"a list of at most {max_len} integers in [{lo}, {hi:,}]")
+        return v
+
+    mode = head.get("mode")
+    if mode not in ("lossless", "lossy"):
+        bad("mode", mode, "'lossless' or 'lossy'")
+    if not isinstance(head.get("model_sha256"), str) or not _HEX64.match(head["model_sha256"]):
+        bad("model_sha256", head.get("model_sha256"), "64 hex digits")
+    if not isinstance(head.get("likelihood"), str):
+        bad("likelihood", head.get("likelihood"), "a likelihood name")
+    data_shape = int_list("data_shape", 1, 1 << 24, 3)
+    if not data_shape or math.prod(data_shape) > 1 << 24:
+        bad("data_shape", data_shape, "1 to 3 positive sizes of at most 2**24 entries in all")
+    d = math.prod(data_shape)
+    int_field("latent_dim", 1, 1 << 16)
+    levels = head.get("levels")
+    if levels not in (2, 256) or isinstance(levels, bool):
+        bad("levels", levels, "2 or 256")
+    n = int_field("n", 0, 1 << 62)
+    if n * d > MAX_DECODED_ENTRIES:
+        raise DataError(f"{where}: the header claims {n:,} images of {d:,} entries ({4 * n * d / 2**30:,.1f} GiB "
+                        f"decoded), more than the {4 * MAX_DECODED_ENTRIES / 2**30:.0f} GiB this vaekit decodes; "
+                        f"the file is not a valid .vkz file.")
+    shape = int_list("array_shape", 0, 1 << 62, 8)
+    if not shape or shape[0] != n or math.prod(shape) != n * d:
+        bad("array_shape", shape, f"a shape with {n:,} rows of {d:,} entries in all (header fields 'n', 'data_shape')")
+    layout = head.get("layout")
+    if layout not in _LAYOUTS:
+        bad("layout", layout, " or ".join(map(repr, _LAYOUTS)))
+    try:
+        expected_layout = _layout(tuple(shape), tuple(data_shape))
+    except DataError:
+        expected_layout = None
+    if expected_layout is None:
+        bad("array_shape", shape, f"a batch of data_shape {tuple(data_shape)} images (n, H, W), (n, H, W, C) or (n, D)")
+    if layout != expected_layout:
+        bad("layout", layout, f"{expected_layout!r} for an array of shape {tuple(shape)}")
+    if head.get("array_type") not in ("numpy", "torch"):
+        bad("array_type", head.get("array_type"), "'numpy' or 'torch'")
+    try:
+        dtype = np.dtype(head.get("dtype"))
+    except (TypeError, ValueError):
+        bad("dtype", head.get("dtype"), "a NumPy dtype string such as '|u1'")
+    if not isinstance(head.get("dtype"), str) or dtype.kind not in "buif" or dtype.fields or dtype.itemsize > 8:
+        bad("dtype", head.get("dtype"), "a bool, integer or float dtype")
+    vmap = head.get("value_map")
+    kinds = {"b": "bool", "u": "int", "i": "int", "f": "float"}
+    scales = {"bool": {levels - 1}, "int": {1, 255} if levels == 2 else {1}, "float": {levels - 1}}
+    if (not isinstance(vmap, dict) or set(vmap) != {"kind", "scale"} or vmap["kind"] != kinds[dtype.kind]
+            or not _is_int(vmap["scale"]) or vmap["scale"] not in scales[vmap["kind"]]):
+        bad("value_map", vmap, f"{{'kind': {kinds[dtype.kind]!r}, 'scale': one of "
+                               f"{sorted(scales[kinds[dtype.kind]])}}} for dtype {dtype.str} and {levels} levels")
+    if levels == 256:
+        int_field("max_batch", 1, _max_batch(1 << 20, levels, d))
+    else:
+        int_field("max_batch", 1, 1 << 20)
+    source = head.get("source")
+    if source is not None:
+        if not isinstance(source, dict):
+            bad("source", source, "an object")
+        names = source.get("names")
+        if names is not None and (not isinstance(names, list) or not all(isinstance(x, str) for x in names)
+                                  or len(names) not in (0, n)):
+            bad("source.names", names if not isinstance(names, list) else f"a list of {len(names)}",
+                f"a list of {n:,} file names")
+        key = source.get("key")
+        if key is not None and (not isinstance(key, str) or not re.match(r"^[A-Za-z_][A-Za-z0-9_.-]{0,99}$", key)):
+            bad("source.key", key, "an array name (letters, digits, '_', '.', '-')")
+    if payload_bytes % 4:
+        raise DataError(f"{where}: the payload is {payload_bytes:,} bytes, not whole 32-bit words; the file is not a "
+                        f"valid .vkz file.")
+    words = payload_bytes // 4
+    if mode == "lossless":
+        precision = int_field("latent_precision", 6, 14)
+        if head.get("latent_range") != LATENT_RANGE:
+            bad("latent_range", head.get("latent_range"), str(LATENT_RANGE))
+        expected = math.ceil(head["latent_dim"] * (precision + 3) / 32) + 1
+        if head.get("initial_words") != expected:
+            bad("initial_words", head.get("initial_words"), f"{expected} (from latent_dim and latent_precision)")
+        if not isinstance(head.get("data_sha256"), str) or not _HEX64.match(head["data_sha256"]):
+            bad("data_sha256", head.get("data_sha256"), "64 hex digits")
+        if n and not words:
+            raise DataError(f"{where}: the payload is empty but the header claims {n:,} images; the file is corrupted.")
+    else:
+        bits = int_field("bits", 1, 16)
+        active = int_list("active_dims", 0, head["latent_dim"] - 1, head["latent_dim"])
+        if len(set(active)) != len(active):
+            bad("active_dims", active, "distinct latent dimensions")
+        need = math.ceil(n * len(active) * bits / 32)  # uniform codes: exactly bits per used dimension
+        if abs(words - need) > 2:
+            raise DataError(f"{where}: the payload holds {words:,} words, but {n:,} lossy codes of {len(active)} x "
+                            f"{bits} bits need about {need:,}; the file is corrupted.")
 
 
 def read_header(data: bytes | str | os.PathLike) -> dict:
@@ -780,8 +909,11 @@ def decompress(model, data: bytes, *, progress: Progress | None = None, name: st
             f"{where} was compressed with a different model (hash {str(head.get('model_sha256'))[:16]}…), "
             f"expected this model's {have[:16]}…; decompress with the run that compressed it."
         )
-    if lik != head.get("likelihood"):  # pragma: no cover - implied by the fingerprint
-        raise CheckpointError(f"{where} was coded with a '{head.get('likelihood')}' likelihood; the model has '{lik}'.")
+    for field, mine in (("data_shape", list(model.data_shape)), ("latent_dim", model.latent_dim),
+                        ("levels", model.likelihood.levels), ("likelihood", lik)):
+        if head[field] != mine:  # the fingerprint matched, so the header was edited
+            raise DataError(f"{where}: header field '{field}' is {head[field]!r}, but the model that wrote it has "
+                            f"{mine!r}; the file is corrupted.")
     words = np.frombuffer(payload, dtype="<u4").astype(np.uint32)
     model = _cpu_eval_model(model)
     was_training = model.training
@@ -969,7 +1101,7 @@ def _refuse_existing(path: Path, overwrite: bool) -> None:
 
 def _load_model(run):
     if isinstance(run, (str, os.PathLike)):
-        from ..io import load
+        from ..rundir import load
 
         return load(run)
     return run
