@@ -291,7 +291,7 @@ def test_lossy_rate_grows_and_distortion_falls_with_bits(byte_model, byte_images
 def test_compress_files_npz_folder_and_npy(tmp_path, binary_model, binary_images):
     from PIL import Image
 
-    binary_model.save(tmp_path / "run")
+    vaekit.save(binary_model, tmp_path / "run")
     run = tmp_path / "run"
     # .npz with a chosen key -> .npz with the same key
     np.savez(tmp_path / "d.npz", x_test=binary_images[:20], y_test=np.arange(20))
@@ -323,26 +323,29 @@ def test_compress_files_npz_folder_and_npy(tmp_path, binary_model, binary_images
 
 
 def test_compress_files_errors(tmp_path, binary_model, binary_images):
-    binary_model.save(tmp_path / "run")
+    vaekit.save(binary_model, tmp_path / "run")
     np.savez(tmp_path / "two.npz", x_train=binary_images[:3], x_test=binary_images[3:6])
     with pytest.raises(DataError, match="--key"):
         compress_files(tmp_path / "run", [tmp_path / "two.npz"], tmp_path / "o.vkz")
     with pytest.raises(DataError, match="No such file or folder"):
         compress_files(tmp_path / "run", [tmp_path / "missing.npy"], tmp_path / "o.vkz")
     (tmp_path / "empty").mkdir()
-    res = compress_files(tmp_path / "run", [tmp_path / "empty"], tmp_path / "e.vkz")
+    with pytest.raises(DataError, match="is empty: it holds no image files"):
+        compress_files(tmp_path / "run", [tmp_path / "empty"], tmp_path / "e.vkz")
+    np.save(tmp_path / "empty.npy", np.zeros((0, 8, 8), np.uint8))  # an empty array is still a valid file
+    res = compress_files(tmp_path / "run", [tmp_path / "empty.npy"], tmp_path / "e.vkz")
     assert res.n == 0
     back = decompress_file(tmp_path / "run", tmp_path / "e.vkz", tmp_path / "e.npy")
     assert np.load(back.path).shape == (0, 8, 8)
     other = vaekit.VAE(binary_model.config)
     other.initialize(9)
-    other.save(tmp_path / "other")
+    vaekit.save(other, tmp_path / "other")
     with pytest.raises(CheckpointError, match="different model"):
         decompress_file(tmp_path / "other", tmp_path / "e.vkz", tmp_path / "e2.npy")
 
 
 def test_fingerprint_survives_save_and_load(tmp_path, binary_model, blob, binary_images):
-    binary_model.save(tmp_path / "run")
+    vaekit.save(binary_model, tmp_path / "run")
     loaded = vaekit.load(tmp_path / "run")
     assert vc.model_fingerprint(loaded) == vc.model_fingerprint(binary_model)
     assert _exact(binary_images[:50], decompress(loaded, blob))
@@ -354,7 +357,7 @@ def test_cli_compress_and_decompress(tmp_path, binary_model, binary_images):
 
     from vaekit.cli import app
 
-    binary_model.save(tmp_path / "run")
+    vaekit.save(binary_model, tmp_path / "run")
     np.save(tmp_path / "x.npy", binary_images[:40])
     runner = CliRunner()
     res = runner.invoke(app, ["compress", str(tmp_path / "run"), str(tmp_path / "x.npy"), "-o", str(tmp_path / "x.vkz"), "-q"])
@@ -371,7 +374,7 @@ def test_cli_compress_and_decompress(tmp_path, binary_model, binary_images):
     assert res.exit_code == 2 and "already exists" in res.output
     # a model with a density likelihood is refused with the fix in the message
     gauss = vaekit.VAE(ModelConfig(data_shape=SHAPE, latent_dim=2, hidden_dims=(8,), likelihood="gaussian"))
-    gauss.initialize(0).save(tmp_path / "gauss")
+    vaekit.save(gauss.initialize(0), tmp_path / "gauss")
     res = runner.invoke(app, ["compress", str(tmp_path / "gauss"), str(tmp_path / "x.npy"), "-o", str(tmp_path / "g.vkz")])
     assert res.exit_code == 2 and "beta_binomial" in res.output and not (tmp_path / "g.vkz").exists()
 
@@ -381,7 +384,7 @@ def test_cli_lossy_codes(tmp_path, byte_model, byte_images):
 
     from vaekit.cli import app
 
-    byte_model.save(tmp_path / "run")
+    vaekit.save(byte_model, tmp_path / "run")
     np.savez(tmp_path / "x.npz", x_test=byte_images[:30])
     runner = CliRunner()
     res = runner.invoke(app, ["compress", str(tmp_path / "run"), str(tmp_path / "x.npz"), "-o", str(tmp_path / "x.vkz"),

@@ -217,3 +217,22 @@ def test_the_cli_names_the_crafted_file(tmp_path, binary_run, array_blobs):
     with _Deadline(20):
         fails("decompress", binary_run, bad, "-o", tmp_path / "o.npy", match=r"bad\.vkz.*max_batch")
     assert not (tmp_path / "o.npy").exists()
+
+
+def test_compress_refuses_an_empty_folder(tmp_path, binary_run):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("no images here")
+    fails("compress", binary_run, tmp_path / "empty", "-o", tmp_path / "e.vkz", match=r"empty.*no image files")
+    assert not (tmp_path / "e.vkz").exists()
+
+
+def test_the_codec_reads_capabilities_not_names():
+    """compress/_bitsback test no class names and keep no private likelihood table (issue 14 item 4)."""
+    import inspect
+
+    from vaekit.tasks import _bitsback, compress
+
+    for module in (compress, _bitsback):
+        src = inspect.getsource(module)
+        assert "__name__ ==" not in src and "__name__ !=" not in src and "_LIKELIHOOD_LEVELS" not in src
+        assert "_posterior_params" not in src and "config.likelihood ==" not in src

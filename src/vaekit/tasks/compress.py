@@ -1,37 +1,13 @@
-"""Lossless compression with a trained VAE (bits-back ANS coding) and lossy latent codes.
+"""Lossless compression with a trained VAE (bits-back ANS coding) and lossy latent codes: the ``.vkz`` files.
 
-A VAE's negative ELBO is a code length. Bits-back coding with asymmetric numeral systems
-(BB-ANS, Townsend et al. 2019) turns it into a real one: to encode an image x on an ANS stack,
+The codec (how a VAE and an ANS stack turn images into words) is :mod:`vaekit.tasks._bitsback`. This
+module is everything around it: checking the model and the array, mapping values to symbols and back,
+the file format, and reading and writing files for ``vaekit compress`` / ``vaekit decompress``.
 
-1. *pop* a latent z from the stack with the posterior q(z|x) (this "gets bits back"),
-2. *push* x with the likelihood p(x|z),
-3. *push* z with the prior p(z).
-
-The net growth of the stack is -log p(x|z) - log p(z) + log q(z|x), whose average over z ~ q is the
-negative ELBO. Decoding runs the same steps backwards: pop z with the prior, pop x with p(x|z), push z
-back with q(z|x), which restores exactly the bits the encoder popped. The z pushed for one image
-provides the bits popped for the next, so only the first image needs a small fixed reservoir of
-clean bits (``initial_words`` below; it stays in the file and is verified after decoding).
-
-The entropy coder is `constriction <https://bamler-lab.github.io/constriction/>`_ (Bamler 2022):
-its ANS stack with quantised-Gaussian models for the latents and Bernoulli / categorical models for
-pixels, called once per batch with vectors of per-symbol parameters.
-
-Latents live on a uniform grid of step ``2**-latent_precision`` in [-8, 8] (``latent_precision=10``:
-16,385 buckets per dimension); the decoder sees the bucket centres. Pixel models:
-
-* ``bernoulli``: Bernoulli(sigmoid(logits)) per pixel (binary data);
-* ``discretized_logistic``: a 256-way categorical whose entries are the exact bin masses of the
-  discretised logistic (CDF differences at the bin edges, tails in the edge bins);
-* ``beta_binomial``: the beta-binomial masses of the 256 levels, computed in float64 and normalised;
-* ``categorical256``: the model's own softmax.
-
-Determinism is what makes decoding possible: both sides must compute bit-identical probabilities.
-The networks run in float32 on the CPU with one thread, on batches of identical composition in
-encoder and decoder (a fixed schedule stored in the header), and every probability is computed in
-float64 from those float32 outputs. Files therefore decode on the same platform (CPU family, torch
-and constriction versions); a mismatch is detected by the checksum of the decoded data, never
-returned as wrong data.
+Determinism is what makes decoding possible (see the codec): files decode on the same platform (CPU
+family, torch and constriction versions); a mismatch is detected by the checksum of the decoded data,
+never returned as wrong data. A ``.vkz`` file is untrusted input: every header field is checked before
+anything is allocated, and file names from the header are written only inside the output folder.
 
 File format (``.vkz``), all integers little-endian::
 
@@ -41,17 +17,10 @@ File format (``.vkz``), all integers little-endian::
                 dtype, coding parameters, data_sha256, payload_bytes, ...)
     payload     payload_bytes bytes: the ANS stack as uint32 words
     crc32       uint32    CRC-32 of everything above
-
-References
-----------
-Townsend, Bird & Barber (2019), "Practical lossless compression with latent variables using bits back
-coding", ICLR. Kingma, Abbeel & Ho (2019), "Bit-Swap", ICML. Bamler (2022), "Understanding entropy
-coding with asymmetric numeral systems (ANS): a statistician's perspective", arXiv:2201.01741.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
@@ -62,13 +31,15 @@ import time
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 
 from .._validation import Interval, check_param
 from ..errors import CheckpointError, ConfigError, DataError
+from . import _bitsback as bb
+from ._bitsback import LATENT_RANGE, batch_schedule
 
 __all__ = [
     "FORMAT_VERSION",
@@ -89,25 +60,11 @@ FORMAT_VERSION = 1
 SUFFIX = ".vkz"
 MAGIC = b"\x89VKZ\r\n\x1a\n"
 _LEN = struct.Struct("<I")
-#: Half-width of the latent grid in prior standard deviations; |z| > 8 has prior mass < 1e-15.
-LATENT_RANGE = 8
-#: Largest probability table (entries) built for one batch of 256-level pixel models (32 MiB float64).
-_TABLE_ELEMENTS = 1 << 22
-_LIKELIHOOD_LEVELS = {"bernoulli": 2, "discretized_logistic": 256, "beta_binomial": 256, "categorical256": 256}
-_INIT_DOMAIN = b"vaekit bits-back initial state v1"
 
 Progress = Callable[[int, int], None]
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-def _constriction():
-    try:
-        import constriction
-    except ImportError as e:
-        raise ImportError("vaekit compression needs constriction: pip install 'vaekit[compress]'") from e
-    return constriction
-
-
 def _versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -145,77 +102,28 @@ def model_fingerprint(model) -> str:
     return h.hexdigest()
 
 
-def batch_schedule(n: int, max_batch: int) -> list[int]:
-    """Images per network evaluation, in coding order: 1, 1, ... growing by 25% up to ``max_batch``.
-
-    Encoder and decoder evaluate the networks on batches of exactly these sizes, so every image sees
-    bit-identical network outputs on both sides. The slow start keeps the bits a batch pops within
-    what the images before it pushed (a batch pops about latent_dim x (latent_precision + 2) bits per
-    image; an image pushes its code length).
-
-    Examples
-    --------
-    >>> batch_schedule(12, 4)
-    [1, 1, 1, 1, 1, 1, 1, 1, 2, 2]
-    >>> sum(batch_schedule(1000, 64)), max(batch_schedule(1000, 64))
-    (1000, 64)
-    """
-    sizes, done = [], 0
-    while done < n:
-        b = min(max_batch, max(1, done // 4), n - done)
-        sizes.append(b)
-        done += b
-    return sizes
-
-
-def _initial_words(count: int) -> np.ndarray:
-    """``count`` fixed pseudo-random uint32 words (SHA-256 in counter mode): the clean bits the first z is popped from."""
-    out = bytearray()
-    i = 0
-    while len(out) < 4 * count:
-        out += hashlib.sha256(_INIT_DOMAIN + i.to_bytes(4, "little")).digest()
-        i += 1
-    return np.frombuffer(bytes(out[: 4 * count]), dtype="<u4").astype(np.uint32)
-
-
-@contextlib.contextmanager
-def _deterministic_cpu() -> Iterator[None]:
-    """One intra-op thread and no autograd while coding: the same inputs give the same float32 outputs."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with torch.inference_mode():
-            yield
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _cpu_eval_model(model):
-    """The model on the CPU (a copy when it lives elsewhere, so the caller's model is untouched)."""
-    import copy
-
-    if next(model.parameters()).device.type != "cpu":
-        model = copy.deepcopy(model).cpu()
-    return model
-
-
-def _check_model(model, *, lossy: bool) -> str:
-    from ..model import VAE
-
-    if not isinstance(model, VAE):
+def _check_model(model, *, lossy: bool):
+    """The model's likelihood, after checking that the model can code: a density model with a discrete likelihood."""
+    if not isinstance(model, torch.nn.Module) or not hasattr(model, "has_density") or not hasattr(model, "likelihood"):
         raise ConfigError(f"compress needs a trained vaekit VAE; got {type(model).__name__}.")
-    if type(model).__name__ == "Autoencoder" or model._posterior_params != 2:
+    if not model.has_density:
         raise ConfigError(
-            "Bits-back compression needs a posterior q(z|x); an Autoencoder has none. Train a VAE (drop --autoencoder)."
+            f"Bits-back compression needs a posterior q(z|x) and a likelihood p(x|z); a {type(model).__name__} has "
+            f"no such pair. Train a VAE (drop --autoencoder)."
         )
-    lik = model.config.likelihood
-    if not lossy and lik not in _LIKELIHOOD_LEVELS:
+    if getattr(model, "conditional", False):
+        raise ConfigError("compress does not code with label-conditioned models (their encoder needs labels); "
+                          "train an unconditioned VAE.")
+    lik = model.likelihood
+    name = model.config.likelihood
+    if not lik.discrete or lik.levels is None:
+        if lossy:
+            raise ConfigError(f"Lossy codes decode to images on a discrete grid; the model's likelihood '{name}' has none.")
         raise ConfigError(
-            f"Lossless compression needs a discrete likelihood ({', '.join(_LIKELIHOOD_LEVELS)}); this model uses "
-            f"'{lik}', a density. Train with --likelihood beta_binomial (or discretized_logistic) for 8-bit data."
+            f"Lossless compression needs a discrete likelihood (one with levels, such as bernoulli or "
+            f"discretized_logistic); this model uses '{name}', a density. Train with --likelihood beta_binomial "
+            f"(or discretized_logistic) for 8-bit data."
         )
-    if lossy and lik not in _LIKELIHOOD_LEVELS:
-        raise ConfigError(f"Lossy codes decode to images on a discrete grid; the model's likelihood '{lik}' has none.")
     return lik
 
 
@@ -334,240 +242,6 @@ def _as_numpy(x) -> tuple[np.ndarray, str]:
     if isinstance(x, np.ndarray):
         return x, "numpy"
     raise DataError(f"x must be a numpy array or a torch.Tensor of images; got {type(x).__name__}.")
-
-
-# ---------------------------------------------------------------------------------------------- the coder
-class _BitsBack:
-    """The per-batch coding steps shared by encoder and decoder (one network call each, one constriction call each)."""
-
-    def __init__(self, model, latent_precision: int):
-        c = _constriction()
-        self.model = model
-        self.lik = model.config.likelihood
-        self.levels = _LIKELIHOOD_LEVELS[self.lik]
-        self.data_shape = tuple(model.data_shape)
-        self.latent_dim = model.latent_dim
-        self.unit = float(2**latent_precision)  # grid buckets per unit of z
-        self.k = LATENT_RANGE * 2**latent_precision
-        self.latent_family = c.stream.model.QuantizedGaussian(-self.k, self.k)
-        self._windows: dict[int, Any] = {}
-        if self.levels == 2:
-            self.pixel_family = c.stream.model.Bernoulli(perfect=False)
-        else:
-            self.pixel_family = c.stream.model.Categorical(perfect=False)
-        if self.lik == "discretized_logistic":
-            # Upper bin edges of levels 0..254 on the [-1, 1] scale the likelihood uses (likelihoods.py).
-            k_ = torch.arange(self.levels - 1, dtype=torch.float64)
-            self.edges = (2 * k_ + 1) / (self.levels - 1) - 1  # (255,)
-
-    # ---- model inputs and outputs
-    def model_input(self, sym: np.ndarray) -> torch.Tensor:
-        """Symbols (b, D) -> float32 images (b, *data_shape) in [0, 1], built identically on both sides."""
-        x = torch.from_numpy(sym.astype(np.float32)) / float(self.levels - 1)
-        return x.view(sym.shape[0], *self.data_shape)
-
-    def posterior(self, sym: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Means and standard deviations of q(z|x) in grid units, float64, flattened (b * latent_dim,)."""
-        q = self.model.encode(self.model_input(sym))
-        loc, scale = q.base_dist.loc, q.base_dist.scale  # (b, latent_dim) float32
-        if not (torch.isfinite(loc).all() and torch.isfinite(scale).all()):
-            raise DataError("The model's encoder produced non-finite posterior parameters; it cannot code this data.")
-        mean = loc.double().reshape(-1) * self.unit
-        std = scale.double().reshape(-1).clamp(min=1e-12) * self.unit
-        return mean.numpy(), std.numpy()
-
-    def prior(self, count: int) -> tuple[np.ndarray, np.ndarray]:
-        return np.zeros(count, dtype=np.float64), np.full(count, self.unit, dtype=np.float64)
-
-    def latents(self, zsym: np.ndarray) -> torch.Tensor:
-        """Grid symbols -> float32 latents (b, latent_dim) at the bucket centres (exact: power-of-two scaling)."""
-        return torch.from_numpy(zsym.astype(np.float32)).view(-1, self.latent_dim) / self.unit
-
-    def pixel_params(self, zsym: np.ndarray) -> np.ndarray:
-        """Parameters of p(x|z) per pixel, float64: (b*D,) Bernoulli probabilities or (b*D, levels) tables."""
-        base = self.model.decode(self.latents(zsym)).base_dist
-        if self.lik == "bernoulli":
-            logits = base.logits
-            self._check_finite(logits)
-            return torch.sigmoid(logits.double()).reshape(-1).numpy()
-        if self.lik == "discretized_logistic":
-            self._check_finite(base.loc, base.log_scale)
-            loc = base.loc.double().reshape(-1, 1)  # (b*D, 1), [-1, 1] scale
-            inv_s = torch.exp(-base.log_scale.double()).reshape(-1, 1)  # log_scale already clamped at -7
-            t = torch.sub(self.edges, loc).mul_(inv_s)  # (b*D, 255) standardised upper bin edges
-            cdf = torch.sigmoid(t)
-            # Salimans et al. 2017, eq. 2: interior bins are CDF differences, the edge bins take the tails.
-            probs = torch.empty(loc.shape[0], self.levels, dtype=torch.float64)  # (b*D, 256)
-            probs[:, 0] = cdf[:, 0]
-            torch.sub(cdf[:, 1:], cdf[:, :-1], out=probs[:, 1:-1])
-            probs[:, -1] = torch.sigmoid(-t[:, -1])  # 1 - CDF without cancellation
-        elif self.lik == "beta_binomial":
-            self._check_finite(base.alpha, base.beta)
-            probs = base.log_prob_table(torch.float64).exp_().reshape(-1, self.levels)  # (b*D, 256)
-        else:
-            self._check_finite(base.logits)
-            probs = torch.softmax(base.logits.double(), dim=-1).reshape(-1, self.levels)
-        # Every level keeps a nonzero probability (constriction also guarantees the smallest representable one).
-        return probs.clamp_(min=1e-15).contiguous().numpy()
-
-    @staticmethod
-    def _check_finite(*ts):
-        if not all(bool(torch.isfinite(t).all()) for t in ts):
-            raise DataError("The model's decoder produced non-finite parameters; it cannot code this data.")
-
-    # ---- the posterior on a window around its mean
-    def _window_family(self, w: int):
-        if w not in self._windows:
-            self._windows[w] = _constriction().stream.model.QuantizedGaussian(-w, w)
-        return self._windows[w]
-
-    def _windows_of(self, mean: np.ndarray, std: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Half-width (a power of two >= 8 std, at least 8) and centre of each latent's posterior window, in grid units.
-
-        constriction gives every symbol of a model's range at least 2**-24 probability, so a pop lands on an
-        arbitrary symbol of the range with probability ~ (range size) * 2**-24. Over the whole grid
-        (2 * 8 * 2**latent_precision + 1 symbols) that is a wild z every few images; on a window of
-        +-8 posterior standard deviations such a z is still a plausible one. frexp keeps the window
-        computation exact, so both sides agree on it.
-        """
-        m, e = np.frexp(np.maximum(8.0 * std, 8.0))
-        w = np.ldexp(1.0, np.where(m == 0.5, e - 1, e))  # smallest power of two >= max(8 std, 8)
-        w = np.minimum(w, float(self.k)).astype(np.int64)
-        c = np.clip(np.rint(mean), -self.k + w, self.k - w).astype(np.int64)
-        return w, c
-
-    def pop_posterior(self, coder, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
-        w, c = self._windows_of(mean, std)
-        zsym = np.empty(mean.shape[0], dtype=np.int32)
-        for width in np.unique(w):  # ascending; push_posterior undoes in the opposite order
-            idx = np.flatnonzero(w == width)
-            s = coder.decode(self._window_family(int(width)), mean[idx] - c[idx], std[idx])
-            zsym[idx] = s + c[idx]
-        return zsym
-
-    def push_posterior(self, coder, zsym: np.ndarray, mean: np.ndarray, std: np.ndarray) -> None:
-        w, c = self._windows_of(mean, std)
-        for width in np.unique(w)[::-1]:
-            idx = np.flatnonzero(w == width)
-            s = (zsym[idx] - c[idx]).astype(np.int32)
-            coder.encode_reverse(s, self._window_family(int(width)), mean[idx] - c[idx], std[idx])
-
-    # ---- the three stack operations of one batch
-    def encode_batch(self, coder, sym: np.ndarray) -> None:
-        b = sym.shape[0]
-        zsym = self.pop_posterior(coder, *self.posterior(sym))  # pop z ~ q(z|x): bits back
-        coder.encode_reverse(sym.reshape(-1), self.pixel_family, self.pixel_params(zsym))  # push x with p(x|z)
-        coder.encode_reverse(zsym, self.latent_family, *self.prior(b * self.latent_dim))  # push z with p(z)
-
-    def decode_batch(self, coder, b: int) -> np.ndarray:
-        zsym = coder.decode(self.latent_family, *self.prior(b * self.latent_dim))  # pop z with p(z)
-        sym = coder.decode(self.pixel_family, self.pixel_params(zsym)).reshape(b, -1)  # pop x with p(x|z)
-        self.push_posterior(coder, zsym, *self.posterior(sym))  # push z back with q(z|x)
-        return sym
-
-
-def _max_batch(batch_size: int, levels: int, d: int) -> int:
-    if levels == 2:
-        return batch_size
-    return max(1, min(batch_size, _TABLE_ELEMENTS // (d * levels)))
-
-
-def _encode_lossless(model, sym: np.ndarray, head: dict, progress: Progress | None) -> np.ndarray:
-    c = _constriction()
-    bb = _BitsBack(model, head["latent_precision"])
-    coder = c.stream.stack.AnsCoder(_initial_words(head["initial_words"]), seal=True)
-    n, start = sym.shape[0], 0
-    for b in batch_schedule(n, head["max_batch"]):
-        bb.encode_batch(coder, sym[start:start + b])
-        start += b
-        if progress is not None:
-            progress(start, n)
-    return coder.get_compressed()
-
-
-def _decode_lossless(model, words: np.ndarray, head: dict, progress: Progress | None, where: str) -> np.ndarray:
-    c = _constriction()
-    bb = _BitsBack(model, head["latent_precision"])
-    n = head["n"]
-    sizes = batch_schedule(n, head["max_batch"])
-    coder = c.stream.stack.AnsCoder(words)
-    chunks, done = [], 0  # filled as decoded: a header claiming more images than the payload holds allocates little
-    for b in reversed(sizes):  # a stack: the last batch encoded comes off first
-        if coder.is_empty():
-            raise DataError(f"{where}: the payload ends before the header's {n:,} images are decoded ({done:,} "
-                            f"decoded); the file is corrupted or was not written by vaekit.")
-        chunks.append(bb.decode_batch(coder, b))
-        done += b
-        if progress is not None:
-            progress(done, n)
-    out = np.concatenate(chunks[::-1]) if chunks else np.empty((0, math.prod(bb.data_shape)), dtype=np.int32)
-    try:
-        rest = coder.get_compressed(unseal=True)
-    except Exception as e:  # constriction raises when the stack is not in its sealed state
-        raise DataError(f"{where}: checksum mismatch after decoding; the stream did not unwind to its initial "
-                        f"state ({e}).") from e
-    if not np.array_equal(rest, _initial_words(head["initial_words"])):
-        raise DataError(f"{where}: checksum mismatch after decoding; the stream did not unwind to its initial state.")
-    return out
-
-
-# ---------------------------------------------------------------------------------------------- lossy codes
-def _normal_cdf(z: torch.Tensor) -> torch.Tensor:
-    return 0.5 * torch.erfc(-z / math.sqrt(2.0))
-
-
-def _lossy_latents(model, sym: np.ndarray, levels: int, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Posterior means (n, L) and mean KL per latent dimension (L,), float64."""
-    bb_in = torch.from_numpy(sym.astype(np.float32)) / float(levels - 1)
-    mus, kls = [], []
-    for start in range(0, sym.shape[0], batch_size):
-        q = model.encode(bb_in[start:start + batch_size].view(-1, *model.data_shape))
-        mus.append(q.base_dist.loc.double())
-        kls.append(model.prior.kl_per_dim(q).double().sum(0))
-    return torch.cat(mus), torch.stack(kls).sum(0) / max(sym.shape[0], 1)
-
-
-def _encode_lossy(model, sym: np.ndarray, head: dict, progress: Progress | None) -> np.ndarray:
-    c = _constriction()
-    n, bits = sym.shape[0], head["bits"]
-    if n == 0:
-        head["active_dims"] = []
-        return np.zeros(0, dtype=np.uint32)
-    mu, kl = _lossy_latents(model, sym, head["levels"], head["max_batch"])
-    # Dimensions the model does not use carry no information (KL ~ 0): they are not sent and decode to 0.
-    active = [int(j) for j in torch.nonzero(kl > head["kl_threshold"]).reshape(-1)]
-    head["active_dims"] = active
-    # Buckets of equal prior mass (Townsend et al. 2019, sec. 3.2): bucket = floor(Phi(mu) * 2^bits).
-    idx = torch.floor(_normal_cdf(mu[:, active]) * 2**bits).clamp(0, 2**bits - 1).to(torch.int32)
-    coder = c.stream.stack.AnsCoder()
-    if idx.numel():
-        coder.encode_reverse(idx.reshape(-1).numpy(), c.stream.model.Uniform(2**bits))
-    if progress is not None:
-        progress(n, n)
-    return coder.get_compressed()
-
-
-def _decode_lossy(model, words: np.ndarray, head: dict, progress: Progress | None) -> np.ndarray:
-    c = _constriction()
-    n, bits, levels = head["n"], head["bits"], head["levels"]
-    active = head["active_dims"]
-    d = math.prod(model.data_shape)
-    if n == 0:
-        return np.zeros((0, d), dtype=np.int32)
-    coder = c.stream.stack.AnsCoder(words)
-    idx = coder.decode(c.stream.model.Uniform(2**bits), n * len(active)) if active else np.zeros(0, np.int32)
-    u = (torch.from_numpy(idx.astype(np.float64)).view(n, len(active)) + 0.5) / 2**bits
-    z = torch.zeros(n, model.latent_dim, dtype=torch.float64)
-    z[:, active] = math.sqrt(2.0) * torch.erfinv(2 * u - 1)  # bucket centre in prior mass
-    out = np.empty((n, d), dtype=np.int32)
-    for start in range(0, n, head["max_batch"]):
-        mean = model.decode(z[start:start + head["max_batch"]].float()).mean  # (b, *data_shape) in [0, 1]
-        out[start:start + mean.shape[0]] = (
-            torch.round(mean.double().clamp(0, 1) * (levels - 1)).reshape(mean.shape[0], -1).to(torch.int32).numpy()
-        )
-        if progress is not None:
-            progress(min(start + head["max_batch"], n), n)
-    return out
 
 
 # ---------------------------------------------------------------------------------------------- container
@@ -702,7 +376,7 @@ def _check_header(head: dict, payload_bytes: int, where: str) -> None:
         bad("value_map", vmap, f"{{'kind': {kinds[dtype.kind]!r}, 'scale': one of "
                                f"{sorted(scales[kinds[dtype.kind]])}}} for dtype {dtype.str} and {levels} levels")
     if levels == 256:
-        int_field("max_batch", 1, _max_batch(1 << 20, levels, d))
+        int_field("max_batch", 1, bb.max_batch(1 << 20, levels, d))
     else:
         int_field("max_batch", 1, 1 << 20)
     source = head.get("source")
@@ -816,7 +490,7 @@ def compress(
     >>> np.array_equal(decompress(model, blob), x)  # doctest: +SKIP
     True
     """
-    lik = _check_model(model, lossy=lossy)
+    likelihood = _check_model(model, lossy=lossy)
     check_param("compress", "bits", bits, Interval("int", 1, 16))
     check_param("compress", "latent_precision", latent_precision, Interval("int", 6, 14))
     check_param("compress", "batch_size", batch_size, Interval("int", 1, None))
@@ -824,7 +498,7 @@ def compress(
     if a.dtype == np.bool_:
         # Canonical bools: Pillow's 1-bit images store True as the byte 255, which would fail the checksum.
         a = np.ascontiguousarray(a).view(np.uint8) != 0
-    levels = _LIKELIHOOD_LEVELS[lik]
+    levels = int(likelihood.levels)
     data_shape = tuple(model.data_shape)
     layout = _layout(a.shape, data_shape)
     vmap = _value_map(a, levels)
@@ -835,7 +509,7 @@ def compress(
         "format_version": FORMAT_VERSION,
         "mode": "lossy" if lossy else "lossless",
         "model_sha256": model_fingerprint(model),
-        "likelihood": lik,
+        "likelihood": model.config.likelihood,
         "data_shape": list(data_shape),
         "latent_dim": model.latent_dim,
         "levels": levels,
@@ -845,19 +519,19 @@ def compress(
         "dtype": a.dtype.str,
         "layout": layout,
         "value_map": vmap,
-        "max_batch": _max_batch(batch_size, levels, d),
+        "max_batch": bb.max_batch(batch_size, levels, d),
         **_versions(),
     }
     if metadata:
         head["source"] = metadata
-    model = _cpu_eval_model(model)
+    model = bb.cpu_eval_model(model)
     was_training = model.training
     model.eval()
     try:
-        with _deterministic_cpu():
+        with bb.deterministic_cpu():
             if lossy:
                 head.update(bits=bits, kl_threshold=0.01)
-                words = _encode_lossy(model, sym, head, progress)
+                words = bb.encode_lossy(model, sym, head, progress)
             else:
                 head.update(
                     latent_precision=latent_precision,
@@ -866,7 +540,7 @@ def compress(
                     initial_words=math.ceil(model.latent_dim * (latent_precision + 3) / 32) + 1,
                     data_sha256=_data_digest(a),
                 )
-                words = _encode_lossless(model, sym, head, progress) if head["n"] else np.zeros(0, np.uint32)
+                words = bb.encode_lossless(model, sym, head, progress) if head["n"] else np.zeros(0, np.uint32)
     finally:
         model.train(was_training)
     return _pack(head, words.astype("<u4").tobytes())
@@ -902,7 +576,7 @@ def decompress(model, data: bytes, *, progress: Progress | None = None, name: st
     """
     head, payload = _unpack(data, name)
     where = _where(name)
-    lik = _check_model(model, lossy=head.get("mode") == "lossy")
+    _check_model(model, lossy=head.get("mode") == "lossy")
     have = model_fingerprint(model)
     if head.get("model_sha256") != have:
         raise CheckpointError(
@@ -910,22 +584,22 @@ def decompress(model, data: bytes, *, progress: Progress | None = None, name: st
             f"expected this model's {have[:16]}…; decompress with the run that compressed it."
         )
     for field, mine in (("data_shape", list(model.data_shape)), ("latent_dim", model.latent_dim),
-                        ("levels", model.likelihood.levels), ("likelihood", lik)):
+                        ("levels", model.likelihood.levels), ("likelihood", model.config.likelihood)):
         if head[field] != mine:  # the fingerprint matched, so the header was edited
             raise DataError(f"{where}: header field '{field}' is {head[field]!r}, but the model that wrote it has "
                             f"{mine!r}; the file is corrupted.")
     words = np.frombuffer(payload, dtype="<u4").astype(np.uint32)
-    model = _cpu_eval_model(model)
+    model = bb.cpu_eval_model(model)
     was_training = model.training
     model.eval()
     try:
-        with _deterministic_cpu():
+        with bb.deterministic_cpu():
             if head["mode"] == "lossy":
-                sym = _decode_lossy(model, words, head, progress)
+                sym = bb.decode_lossy(model, words, head, progress)
             elif head["n"] == 0:
                 sym = np.zeros((0, math.prod(model.data_shape)), dtype=np.int32)
             else:
-                sym = _decode_lossless(model, words, head, progress, where)
+                sym = bb.decode_lossless(model, words, head, progress, where)
     finally:
         model.train(was_training)
     dtype = np.dtype(head["dtype"])
@@ -996,7 +670,7 @@ def read_inputs(inputs: Sequence[str | os.PathLike], *, key: str | None = None, 
     key : str or None
         Array to take from an ``.npz`` (default ``x``; ``x_test``/``x_train`` when it is the only image array).
     model : VAE or None
-        Used for the size of an empty folder.
+        Unused (kept for callers that pass it).
 
     Returns
     -------
@@ -1017,11 +691,9 @@ def read_inputs(inputs: Sequence[str | os.PathLike], *, key: str | None = None, 
             (p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in _IMAGE_SUFFIXES and not p.name.startswith(".")),
             key=lambda p: p.relative_to(root).as_posix(),
         )
-        if not files:
-            shape = () if model is None else tuple(model.data_shape)
-            c = shape[0] if len(shape) == 3 else 1
-            empty = np.zeros((0, *shape[1:]) if c == 1 else (0, *shape[1:], c), dtype=np.uint8)
-            return empty, {"kind": "images", "names": [], "image_mode": "L" if c == 1 else "RGB"}
+        if not files:  # a 0-image file is almost always a wrong path; compress(model, empty_array) still works
+            raise DataError(f"'{root}' is empty: it holds no image files ({', '.join(_IMAGE_SUFFIXES)}, searched "
+                            f"recursively); nothing to compress.")
         return _stack_images(files, root)
     if len(paths) == 1 and paths[0].suffix.lower() in (".npy", ".npz"):
         p = paths[0]
