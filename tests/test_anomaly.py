@@ -106,7 +106,7 @@ def test_not_fitted_and_wrong_features(fitted):
 
 
 @pytest.mark.parametrize("param, value, match", [
-    ("contamination", 0.7, r"The 'contamination' parameter of VAEOutlierDetector must be a float in \(0, 0.5\] or 'auto'. Got 0.7"),
+    ("contamination", 0.7, r"The 'contamination' parameter of VAEOutlierDetector must be a float in the range \(0.0, 0.5\] or 'auto'. Got 0.7"),
     ("contamination", "most", r"'contamination' parameter .* Got 'most'"),
     ("scoring", "likelihood", r"The 'scoring' parameter of VAEOutlierDetector must be"),
     ("n_samples", 0, r"The 'n_samples' parameter of VAEOutlierDetector must be an int >= 1"),
@@ -216,7 +216,7 @@ def test_cli_table_and_errors(tmp_path):
     ok("anomaly", "score", run, tmp_path / "t.csv", "-o", tmp_path / "s.csv", "--top", "4")
     assert len(pd.read_csv(tmp_path / "s.csv")) == 120 and (tmp_path / "top.png").is_file()
     fails("anomaly", "fit", tmp_path / "t.csv", "--out", tmp_path / "r2", "--contamination", "0.9", "-q",
-          match=r"'contamination' parameter .* \(0, 0.5\]")
+          match=r"'contamination' parameter .* \(0.0, 0.5\]")
     fails("anomaly", "fit", tmp_path / "t.csv", "--out", tmp_path / "r3", "--scoring", "complexity", "-q",
           match="only for images")
     fails("anomaly", "score", run, tmp_path / "t.csv", "-o", tmp_path / "s.txt", match=r"must be a \.csv file")

@@ -187,11 +187,11 @@ def test_errors_before_fit_and_wrong_features(fitted):
 
 def test_save_and_from_run_give_the_same_imputations(fitted, tmp_path):
     _, xm, _, imp = fitted
-    imp.model_.save(tmp_path / "run")
+    vaekit.save(imp.model_, tmp_path / "run")
     again = VAEImputer.from_run(tmp_path / "run", n_samples=imp.n_samples)
     np.testing.assert_allclose(again.transform(xm), imp.transform(xm), rtol=1e-5, atol=1e-5)
     plain = vaekit.VAE(ModelConfig(data_shape=(6,), hidden_dims=(8,), likelihood="gaussian"))
-    plain.save(tmp_path / "plain")
+    vaekit.save(plain, tmp_path / "plain")
     with pytest.raises(CheckpointError, match="without missing-data support"):
         VAEImputer.from_run(tmp_path / "plain")
 
@@ -253,3 +253,51 @@ def test_cli_errors_are_one_line(tmp_path):
     assert result.exit_code == 2 and "Column 1 of X has no observed values" in result.output
     result = runner.invoke(app, ["impute", str(tmp_path / "a.npy"), "-o", str(tmp_path / "o.csv")])
     assert result.exit_code == 2 and "holds arrays" in result.output
+
+
+# ------------------------------------------------------------------------------------------- issue 15
+def _survey(n=60, seed=0):
+    """A table whose categorical column sits between numeric ones, an integer count column, and gaps."""
+    rng = np.random.default_rng(seed)
+    city = rng.choice(["Paris", "Lyon", "Nice"], n)
+    df = pd.DataFrame({"age": rng.integers(18, 80, n), "city": city, "income": rng.normal(40000, 8000, n).round(2),
+                       "visits": rng.poisson(3, n), "member": rng.choice(["yes", "no"], n)})
+    dm = df.astype(object)
+    dm.loc[rng.random(n) < 0.2, "age"] = np.nan
+    dm.loc[rng.random(n) < 0.2, "city"] = None
+    dm.loc[rng.random(n) < 0.2, "visits"] = np.nan
+    dm.loc[rng.random(n) < 0.2, "member"] = None
+    return df, dm
+
+
+def test_cli_run_writes_the_same_table_as_a_fresh_fit(tmp_path):
+    """Issue 15.1: `impute --run RUN` put categories into numeric columns (columns matched by position)."""
+    _, dm = _survey()
+    dm.to_csv(tmp_path / "survey.csv", index=False)
+    ok("impute", tmp_path / "survey.csv", "-o", tmp_path / "fresh.csv", "--epochs", "2", "--samples", "10", "--quiet",
+       "--save", tmp_path / "run")
+    ok("impute", tmp_path / "survey.csv", "-o", tmp_path / "again.csv", "--run", tmp_path / "run", "--samples", "10")
+    raw = pd.read_csv(tmp_path / "survey.csv")
+    fresh, again = pd.read_csv(tmp_path / "fresh.csv"), pd.read_csv(tmp_path / "again.csv")
+    assert list(again.columns) == list(raw.columns) and not again.isna().any().any()
+    pd.testing.assert_frame_equal(again, fresh)
+    assert set(again["city"]) <= {"Paris", "Lyon", "Nice"} and set(again["member"]) <= {"yes", "no"}
+    for col in ("age", "income", "visits"):
+        assert pd.api.types.is_numeric_dtype(again[col]), col
+        obs = raw[col].notna()
+        np.testing.assert_allclose(again.loc[obs, col], raw.loc[obs, col])
+
+
+def test_integer_columns_stay_integers():
+    """Issue 15.15: imputed ages and counts are whole numbers, and the column stays an integer column."""
+    df, dm = _survey(120)
+    frame = pd.DataFrame({"age": pd.to_numeric(dm["age"]), "income": df["income"], "visits": pd.to_numeric(dm["visits"])})
+    assert frame["age"].dtype == np.float64  # what pandas makes of an integer column with gaps
+    out = VAEImputer(**TINY).fit(frame).transform(frame)
+    for col in ("age", "visits"):
+        assert pd.api.types.is_integer_dtype(out[col]), (col, out[col].dtype)
+        assert (out.loc[frame[col].notna(), col] == frame.loc[frame[col].notna(), col]).all()
+    assert out["income"].dtype == np.float64
+    x = frame.to_numpy()
+    done = VAEImputer(**TINY).fit(x).transform(x)
+    assert np.array_equal(done[:, 0], np.round(done[:, 0])) and np.array_equal(done[:, 2], np.round(done[:, 2]))

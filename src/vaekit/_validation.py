@@ -16,7 +16,10 @@ from typing import Any, Iterable
 
 from .errors import ConfigError
 
-__all__ = ["Interval", "Options", "check_param", "unknown_key_message", "param_error"]
+__all__ = [
+    "Interval", "Options", "Registered", "Boolean", "IntSequence", "check_param", "validate_params", "describe_alternatives",
+    "unknown_key_message", "param_error",
+]
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,90 @@ class Options:
         if value is None:
             return self.optional
         return value in self.values
+
+
+@dataclass(frozen=True)
+class Registered:
+    """A constraint that the value is a name in a registry (anything with ``names()``), read when checked."""
+
+    registry: Any
+
+    def describe(self) -> str:
+        return Options(tuple(self.registry.names())).describe()
+
+    def accepts(self, value: Any) -> bool:
+        return isinstance(value, str) and value in self.registry.names()
+
+
+@dataclass(frozen=True)
+class Boolean:
+    """A constraint that the value is a bool (``True``/``False`` or a numpy bool; ``1`` and ``0`` are not)."""
+
+    def describe(self) -> str:
+        return "a bool"
+
+    def accepts(self, value: Any) -> bool:
+        return isinstance(value, bool) or type(value).__name__ == "bool_"
+
+
+@dataclass(frozen=True)
+class IntSequence:
+    """A constraint that the value is a tuple or list of ints, each ``>= low``."""
+
+    low: int = 1
+
+    def describe(self) -> str:
+        return f"a sequence of ints >= {self.low}"
+
+    def accepts(self, value: Any) -> bool:
+        return isinstance(value, (tuple, list)) and all(
+            isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= self.low for v in value
+        )
+
+
+def _accepts(alternative: Any, value: Any) -> bool:
+    if alternative is None:
+        return value is None
+    if isinstance(alternative, str):
+        return isinstance(value, str) and value == alternative
+    if hasattr(alternative, "is_satisfied_by"):  # scikit-learn's own constraint objects
+        return bool(alternative.is_satisfied_by(value))
+    return alternative.accepts(value)
+
+
+def describe_alternatives(alternatives: Iterable[Any]) -> str:
+    """``[Interval("int", 1, None), "auto", None]`` -> ``"an int >= 1 or 'auto' or None"``."""
+    parts = []
+    for a in alternatives:
+        if a is None or isinstance(a, str):
+            parts.append(repr(a))
+        else:
+            parts.append(a.describe() if hasattr(a, "describe") else str(a))
+    return " or ".join(parts)
+
+
+def validate_params(owner: str, params: dict[str, Any], constraints: dict[str, list]) -> None:
+    """Check every parameter against its declared alternatives (scikit-learn's ``_parameter_constraints``).
+
+    ``constraints`` maps a parameter name to a list of alternatives, any one of which may accept the
+    value: an :class:`Interval`, :class:`Options`, :class:`Boolean` or :class:`IntSequence` (or one of
+    scikit-learn's constraint objects, which its estimator checks look for), a string (that exact string)
+    or ``None`` (the value ``None``). Parameters without an entry are not checked.
+
+    Examples
+    --------
+    >>> validate_params("VAETransformer", {"epochs": "auto"}, {"epochs": [Interval("int", 1, None), "auto"]})
+    >>> validate_params("VAETransformer", {"epochs": 0}, {"epochs": [Interval("int", 1, None), "auto"]})
+    Traceback (most recent call last):
+    ...
+    vaekit.errors.ConfigError: The 'epochs' parameter of VAETransformer must be an int >= 1 or 'auto'. Got 0 instead.
+    """
+    for name, alternatives in constraints.items():
+        if name not in params:
+            continue
+        value = params[name]
+        if not any(_accepts(a, value) for a in alternatives):
+            raise param_error(owner, name, describe_alternatives(alternatives), value)
 
 
 def param_error(owner: str, name: str, expected: str, value: Any) -> ConfigError:

@@ -29,7 +29,7 @@ from ._dataset import Dataset
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["read_table", "table_to_dataset", "encode_table", "decode_table", "TABLE_SUFFIXES"]
+__all__ = ["read_table", "table_to_dataset", "encode_table", "decode_table", "row_problems", "TABLE_SUFFIXES"]
 
 logger = logging.getLogger(__name__)
 
@@ -103,27 +103,45 @@ def _column_kind(s: "pd.Series", col: str, source: str) -> str:
     return "categorical"
 
 
-def _numeric(s: "pd.Series", col: str, source: str) -> np.ndarray:
-    """Values of a numeric column as float64; stray text, missing and infinite values are errors."""
+def _numeric(s: "pd.Series", col: str, source: str, allow_missing: bool = False) -> np.ndarray:
+    """Values of a numeric column as float64; stray text and infinite values are errors, and so are missing
+    values unless ``allow_missing`` (then they are NaN)."""
     import pandas as pd
 
     if _column_kind(s, col, source) != "numeric":
         value, row, share = _first_non_number(s)
         if share < 1.0:
             raise DataError(f"Column '{col}' of {source} must be numeric; found {value!r} in row {row}.")
-    _check_missing(s, col, source)
+    if not allow_missing:
+        _check_missing(s, col, source)
     if not pd.api.types.is_numeric_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype):
-        s = pd.to_numeric(s.astype(str))  # numbers stored as text (or as categories)
+        s = pd.to_numeric(s.astype(str).where(s.notna(), "nan"))  # numbers stored as text (or as categories)
     v = np.asarray(s, dtype=np.float64)
-    bad = ~np.isfinite(v)
+    bad = np.isinf(v)
     if bad.any():
         raise DataError(f"Column '{col}' of {source} has an infinite value in row {int(np.argmax(bad)) + 1}.")
     return v
 
 
-def _text(s: "pd.Series", col: str, source: str) -> np.ndarray:
-    _check_missing(s, col, source)
-    return np.asarray(s.astype(str).to_numpy(), dtype=object)
+def _text(s: "pd.Series", col: str, source: str, allow_missing: bool = False) -> np.ndarray:
+    """Values of a categorical column as text (None where missing, with ``allow_missing``)."""
+    if not allow_missing:
+        _check_missing(s, col, source)
+    text = np.asarray(s.astype(object).astype(str).to_numpy(), dtype=object)
+    text[s.isna().to_numpy()] = None
+    return text
+
+
+def _no_observed(col: str, source: str) -> DataError:
+    return DataError(f"Column '{col}' of {source} has no observed values; it cannot be learned (or imputed) from "
+                     f"nothing. Drop it or give it at least one value.")
+
+
+def _one_hot(codes: np.ndarray, k: int) -> np.ndarray:
+    """(n, k) one-hot rows; a row whose code is -1 (missing) is NaN throughout."""
+    out = np.eye(k, dtype=np.float64)[np.maximum(codes, 0)]
+    out[codes < 0] = np.nan
+    return out
 
 
 def _frame(df: Any, source: str) -> "pd.DataFrame":
@@ -161,7 +179,9 @@ def _ids(df: "pd.DataFrame") -> list[str] | None:
 
 
 # ---------------------------------------------------------------------------- encode / decode
-def encode_table(df: "pd.DataFrame", spec: DataSpec, source: str = "the table") -> tuple[np.ndarray, np.ndarray | None]:
+def encode_table(
+    df: "pd.DataFrame", spec: DataSpec, source: str = "the table", *, allow_missing: bool = False
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Encode ``df`` exactly as the data ``spec`` was fitted on.
 
     Parameters
@@ -172,6 +192,9 @@ def encode_table(df: "pd.DataFrame", spec: DataSpec, source: str = "the table") 
         A ``kind="table"`` spec.
     source : str
         How to name ``df`` in error messages.
+    allow_missing : bool
+        Keep missing cells as NaN (a missing category makes its whole one-hot block NaN) instead of
+        refusing them.
 
     Returns
     -------
@@ -197,19 +220,19 @@ def encode_table(df: "pd.DataFrame", spec: DataSpec, source: str = "the table") 
     if spec.numeric_columns:
         num = np.empty((n, len(spec.numeric_columns)), dtype=np.float64)
         for j, col in enumerate(spec.numeric_columns):
-            num[:, j] = _numeric(df[col], col, source)
+            num[:, j] = _numeric(df[col], col, source, allow_missing)
         blocks.append((num - np.asarray(spec.mean)) / np.asarray(spec.std))
     for col, cats in zip(spec.categorical_columns, spec.categories):
-        values = _text(df[col], col, source)
+        values = _text(df[col], col, source, allow_missing)
         lookup = {c: i for i, c in enumerate(cats)}
-        codes = np.fromiter((lookup.get(v, -1) for v in values), dtype=np.int64, count=n)
-        if (codes < 0).any():
-            i = int(np.argmax(codes < 0))
+        codes = np.fromiter((lookup.get(v, -1) if v is not None else -2 for v in values), dtype=np.int64, count=n)
+        if (codes == -1).any():
+            i = int(np.argmax(codes == -1))
             raise DataError(
                 f"Column '{col}' of {source} has category {values[i]!r} in row {i + 1}, which the model was not "
                 f"trained on; known categories: {', '.join(cats)}."
             )
-        blocks.append(np.eye(len(cats), dtype=np.float64)[codes])
+        blocks.append(_one_hot(codes, len(cats)))
     x = np.concatenate(blocks, axis=1).astype(np.float32)
     y = None
     if spec.label_column is not None and spec.label_column in df.columns:
@@ -220,23 +243,30 @@ def encode_table(df: "pd.DataFrame", spec: DataSpec, source: str = "the table") 
 
 
 def _fit_table(
-    df: "pd.DataFrame", source: str, name: str, features: Sequence[str], label_column: str | None
+    df: "pd.DataFrame", source: str, name: str, features: Sequence[str], label_column: str | None,
+    allow_missing: bool = False,
 ) -> tuple[np.ndarray, np.ndarray | None, DataSpec]:
     numeric, categorical = [], []
     for col in features:
+        if allow_missing and df[col].isna().all():
+            raise _no_observed(col, source)
         (numeric if _column_kind(df[col], col, source) == "numeric" else categorical).append(col)
     n = len(df)
     blocks, names = [], list(numeric)
     mean = std = np.zeros(0)
     if numeric:
-        num = np.stack([_numeric(df[c], c, source) for c in numeric], axis=1)  # (n, n_numeric)
-        mean, std = num.mean(axis=0), num.std(axis=0)
-        std[np.ptp(num, axis=0) == 0] = 1.0  # constant columns: centre them, never divide by zero
+        num = np.stack([_numeric(df[c], c, source, allow_missing) for c in numeric], axis=1)  # (n, n_numeric)
+        # statistics of the observed values (filling gaps first would shrink the spread)
+        mean, std = np.nanmean(num, axis=0), np.nanstd(num, axis=0)
+        std[np.nanmax(num, axis=0) == np.nanmin(num, axis=0)] = 1.0  # constant columns: centre, never divide by 0
         blocks.append((num - mean) / std)
     categories = []
     for col in categorical:
-        values = _text(df[col], col, source)
-        cats, codes = np.unique(values, return_inverse=True)
+        values = _text(df[col], col, source, allow_missing)
+        present = np.asarray([v is not None for v in values])
+        cats, observed_codes = np.unique(values[present].astype(str), return_inverse=True)
+        codes = np.full(n, -1, dtype=np.int64)
+        codes[present] = observed_codes.reshape(-1)
         cats = tuple(str(c) for c in cats)
         if len(cats) > 50 and len(cats) > n // 2:
             logger.warning(
@@ -245,7 +275,7 @@ def _fit_table(
             )
         categories.append(cats)
         names += [f"{col}={c}" for c in cats]
-        blocks.append(np.eye(len(cats), dtype=np.float64)[codes.reshape(-1)])
+        blocks.append(_one_hot(codes, len(cats)))
     x = np.concatenate(blocks, axis=1).astype(np.float32)
     y, label_names = None, ()
     if label_column is not None:
@@ -269,6 +299,7 @@ def table_to_dataset(
     label_column: str | None = None,
     columns: Sequence[str] | None = None,
     data_spec: DataSpec | None = None,
+    allow_missing: bool = False,
 ) -> Dataset:
     """Build a ``kind="table"`` Dataset from a DataFrame, fitting a spec or applying ``data_spec``.
 
@@ -285,6 +316,9 @@ def table_to_dataset(
         Feature columns to use; default every column except the label column.
     data_spec : DataSpec or None
         Encode as this spec says (its columns, statistics and categories) instead of fitting.
+    allow_missing : bool
+        Keep missing feature cells as NaN (statistics from the observed values) instead of refusing them;
+        a feature column with no observed value is still an error.
     """
     df = _frame(df, source)
     if isinstance(columns, str):
@@ -293,7 +327,7 @@ def table_to_dataset(
         if data_spec.kind == "table":
             if label_column is not None and label_column != data_spec.label_column:
                 data_spec = data_spec.replace(label_column=label_column)
-            x, y = encode_table(df, data_spec, source)
+            x, y = encode_table(df, data_spec, source, allow_missing=allow_missing)
             return make_dataset(x, y, fields={}, name=name, data_spec=data_spec, ids=_ids(df))
         if data_spec.kind == "array":
             feats = [c for c in (columns or df.columns) if c != label_column]
@@ -313,7 +347,7 @@ def table_to_dataset(
         features = [c for c in df.columns if c != label_column]
     if not features:
         raise DataError(f"{source} has no feature columns besides the label column '{label_column}'.")
-    x, y, spec = _fit_table(df, source, name, features, label_column)
+    x, y, spec = _fit_table(df, source, name, features, label_column, allow_missing)
     description = f"{name}: {len(x):,} rows, {len(spec.numeric_columns)} numeric + {len(spec.categorical_columns)} categorical columns -> {x.shape[1]} features"
     return make_dataset(x, y, fields={}, name=name, data_spec=spec, ids=_ids(df), description=description)
 
@@ -357,3 +391,46 @@ def decode_table(x: Any, spec: DataSpec) -> "pd.DataFrame":
         out[col] = np.asarray(cats, dtype=object)[block.argmax(axis=1)]
         start += len(cats)
     return pd.DataFrame(out)
+
+
+def row_problems(df: "pd.DataFrame", spec: DataSpec) -> dict[int, str]:
+    """Rows of ``df`` that cannot be encoded with ``spec``, each with the reason (row index from 0 -> text).
+
+    A missing cell, text in a numeric column, an infinite number, or a category the model was not trained
+    on. Columns missing from ``df`` altogether are not row problems (:func:`encode_table` refuses them).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from vaekit.data import from_array
+    >>> spec = from_array(pd.DataFrame({"age": [30, 50], "color": ["red", "blue"]})).spec
+    >>> row_problems(pd.DataFrame({"age": [50, None], "color": ["green", "red"]}), spec)
+    {0: "unseen category 'green' in column 'color'", 1: "missing value in column 'age'"}
+    """
+    import pandas as pd
+
+    found: dict[int, str] = {}
+
+    def note(rows: np.ndarray, text) -> None:
+        for i in np.flatnonzero(rows).tolist():
+            found.setdefault(i, text(i))
+
+    df = _frame(df, "the table") if len(df) else df
+    for col in spec.numeric_columns:
+        if col not in df.columns:
+            continue
+        s = df[col]
+        note(s.isna().to_numpy(), lambda i, col=col: f"missing value in column '{col}'")
+        v = pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64)
+        note(np.isnan(v) & s.notna().to_numpy(), lambda i, s=s, col=col: f"non-numeric value {s.iloc[i]!r} in column '{col}'")
+        note(np.isinf(v), lambda i, col=col: f"infinite value in column '{col}'")
+    for col, cats in zip(spec.categorical_columns, spec.categories):
+        if col not in df.columns:
+            continue
+        s = df[col]
+        note(s.isna().to_numpy(), lambda i, col=col: f"missing value in column '{col}'")
+        text = s.astype(object).astype(str).to_numpy()
+        known = set(cats)
+        unseen = np.asarray([t not in known for t in text]) & s.notna().to_numpy()
+        note(unseen, lambda i, text=text, col=col: f"unseen category {text[i]!r} in column '{col}'")
+    return dict(sorted(found.items()))

@@ -36,6 +36,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+from numbers import Real
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -43,16 +44,17 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.base import BaseEstimator, OutlierMixin
-from sklearn.exceptions import NotFittedError as SklearnNotFittedError
+from sklearn.base import OutlierMixin
+from sklearn.utils._param_validation import Interval as SklearnInterval
 from torch import nn
 
 from .. import io as vio
-from .._validation import Interval, Options, check_param, param_error
-from ..config import LIKELIHOODS
+from .. import rundir
+from .._validation import Interval, Options
 from ..data import Dataset
-from ..errors import CheckpointError, ConfigError, DataError, NotFittedError
-from .embed import AUTO_STEPS, VAETransformer, _check_int, _fit_dataset, _InputFormat
+from ..errors import CheckpointError, ConfigError, DataError
+from ._estimator import InputFormat, VAEEstimator
+from ._estimator import check_int as _check_int
 
 __all__ = ["VAEOutlierDetector", "SCORES", "fit_run", "score_run", "ScoreResult", "scores_figure", "top_picture"]
 
@@ -71,10 +73,6 @@ AUTO_EPOCHS = (10, 1000)
 TABLE_LR = 3e-3
 #: Share of the training epochs (and of ``max_time``) given to the local pixel model of ``scoring="complexity"``.
 LOCAL_SHARE = 0.25
-
-
-class _NotFitted(NotFittedError, SklearnNotFittedError):
-    """vaekit's NotFittedError that scikit-learn's tools (``check_is_fitted`` callers, ``check_estimator``) also recognise."""
 
 
 # ================================================================================================ local model
@@ -156,7 +154,7 @@ def _train_local(local: LocalPixelModel, data: Dataset, *, epochs: int, batch_si
 
 
 # ================================================================================================ the detector
-class VAEOutlierDetector(OutlierMixin, BaseEstimator):
+class VAEOutlierDetector(OutlierMixin, VAEEstimator):
     """A VAE trained on normal data flags inputs it finds unlikely: scikit-learn's outlier-detector API.
 
     ``fit`` trains :class:`vaekit.VAE` (built with :meth:`vaekit.VAE.for_data` and trained with
@@ -213,6 +211,8 @@ class VAEOutlierDetector(OutlierMixin, BaseEstimator):
     ----------
     model_ : VAE
         The trained model.
+    n_features_in_, feature_names_in_, history_
+        As for every vaekit estimator: see :class:`vaekit.tasks._estimator.VAEEstimator`.
     local_model_ : LocalPixelModel or None
         The complexity model (``scoring="complexity"`` only).
     scoring_ : str
@@ -221,10 +221,6 @@ class VAEOutlierDetector(OutlierMixin, BaseEstimator):
         Threshold on ``score_samples``.
     train_scores_ : ndarray of shape (n_train,)
         ``score_samples`` of the training data (for histograms).
-    n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Column names, when ``X`` was a DataFrame with string column names.
-    history_ : vaekit.History or None
 
     Examples
     --------
@@ -252,63 +248,26 @@ class VAEOutlierDetector(OutlierMixin, BaseEstimator):
         hidden_dims: Sequence[int] | None = None,
         likelihood: str | None = None,
         val_fraction: float = 0.0,
-        max_time: float | None = None,
-        seed: int = 0,
-        device: str = "cpu",
-        progress: bool = False,
+        # run control, shared by every vaekit estimator:
+        max_time: float | None = None, seed: int = 0, device: str = "cpu", progress: bool = False,
     ):
-        self.latent_dim = latent_dim
-        self.scoring = scoring
-        self.contamination = contamination
-        self.n_samples = n_samples
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.beta = beta
-        self.hidden_dims = hidden_dims
-        self.likelihood = likelihood
-        self.val_fraction = val_fraction
-        self.max_time = max_time
-        self.seed = seed
-        self.device = device
-        self.progress = progress
+        self._store_params(locals())
 
-    # Input handling is VAETransformer's, so both estimators read X identically.
-    _wrong_features = VAETransformer._wrong_features
-    _model_input = VAETransformer._model_input
-    _adopt_format = VAETransformer._adopt
+    _parameter_constraints = {
+        **VAEEstimator._parameter_constraints,
+        "latent_dim": [Interval("int", 1, None), None],
+        "scoring": [Options(SCORES)],
+        # scikit-learn's own Interval: its check_outlier_contamination reads this constraint
+        "contamination": [SklearnInterval(Real, 0, 0.5, closed="right"), "auto"],
+        "n_samples": [Interval("int", 1, None)],
+        "lr": [Interval("float", 0, None, closed="neither"), None],
+    }
+    _auto_epochs = (10_000, *AUTO_EPOCHS)
 
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "model_"):
-            raise _NotFitted(
-                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with appropriate arguments "
-                f"before using this estimator."
-            )
-
-    # ------------------------------------------------------------------ parameters
-    def _check_params(self) -> None:
-        o = type(self).__name__
-        _check_int(o, "latent_dim", self.latent_dim, 1, optional=True)
-        check_param(o, "scoring", self.scoring, Options(SCORES))
-        c = self.contamination
-        if not (c == "auto" or (isinstance(c, (int, float)) and not isinstance(c, bool) and 0 < c <= 0.5)):
-            raise param_error(o, "contamination", "a float in (0, 0.5] or 'auto'", c)
-        _check_int(o, "n_samples", self.n_samples, 1)
-        if self.epochs != "auto":
-            check_param(o, "epochs", self.epochs, Interval("int", 1, None))
-        _check_int(o, "batch_size", self.batch_size, 1)
-        check_param(o, "lr", self.lr, Interval("float", 0, None, closed="neither", optional=True))
-        check_param(o, "beta", self.beta, Interval("float", 0, None))
-        hd = self.hidden_dims
-        if hd is not None and not (
-            isinstance(hd, (tuple, list)) and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in hd)
-        ):
-            raise param_error(o, "hidden_dims", "a sequence of ints >= 1 or None", hd)
-        check_param(o, "likelihood", self.likelihood, Options(LIKELIHOODS, optional=True))
-        check_param(o, "val_fraction", self.val_fraction, Interval("float", 0, 1, closed="left"))
-        check_param(o, "max_time", self.max_time, Interval("float", 0, None, closed="neither", optional=True))
-        _check_int(o, "seed", self.seed, 0)
-        check_param(o, "progress", self.progress, Options((True, False)))
+    def _adopt(self, model, fmt: InputFormat, names, rule: str | None = None, local=None) -> None:
+        super()._adopt(model, fmt, names)
+        self.scoring_ = rule or self._resolve_score(model)
+        self.local_model_ = local
 
     def _resolve_score(self, model) -> str:
         spec = model.data_spec
@@ -325,12 +284,7 @@ class VAEOutlierDetector(OutlierMixin, BaseEstimator):
     def _train_config(self, data: Dataset, model):
         from ..training import default_train_config
 
-        n_train = len(data) - int(round(self.val_fraction * len(data)))
-        steps_per_epoch = max(1, math.ceil(n_train / self.batch_size))
-        if self.epochs == "auto":
-            epochs = int(np.clip(math.ceil(AUTO_STEPS / steps_per_epoch), *AUTO_EPOCHS))
-        else:
-            epochs = int(self.epochs)
+        epochs, _ = self._n_epochs(len(data) - int(round(self.val_fraction * len(data))))
         over: dict[str, Any] = dict(epochs=epochs, batch_size=int(self.batch_size), val_fraction=float(self.val_fraction),
                                     seed=int(self.seed))
         if self.max_time is not None:
@@ -363,20 +317,9 @@ class VAEOutlierDetector(OutlierMixin, BaseEstimator):
         from ..model import VAE
         from ..training import fit
 
-        self._check_params()
-        data, fmt, names = _fit_dataset(X)
-        if len(data) < 2:
-            raise DataError(f"X has {len(data)} sample, but {type(self).__name__} needs at least 2 samples to fit.")
-        overrides: dict[str, Any] = {"beta": float(self.beta)}
-        if self.latent_dim is not None:
-            overrides["latent_dim"] = int(self.latent_dim)
-        if self.likelihood is not None:
-            overrides["likelihood"] = self.likelihood
-        elif fmt.kind == "vector":
-            overrides["likelihood"] = "bernoulli"
-        if self.hidden_dims is not None:
-            overrides["hidden_dims"] = tuple(int(v) for v in self.hidden_dims)
-        model = VAE.for_data(data, **overrides).to(self.device)
+        data, fmt, names = self._fit_data(X)
+        latent = {} if self.latent_dim is None else {"latent_dim": int(self.latent_dim)}
+        model = VAE.for_data(data, **self._model_overrides(fmt, beta=float(self.beta), **latent)).to(self.device)
         rule = self._resolve_score(model)
         config = self._train_config(data, model)
         share = LOCAL_SHARE if rule == "complexity" else 0.0
@@ -384,7 +327,7 @@ class VAEOutlierDetector(OutlierMixin, BaseEstimator):
             import dataclasses
 
             config = dataclasses.replace(config, max_time=config.max_time * (1 - share))
-        self.history_ = fit(model, data, config, progress=bool(self.progress))
+        self.history_ = fit(model, data, config, progress=bool(self.progress)).history
         local = None
         if rule == "complexity":
             local = self._new_local(model)
@@ -399,11 +342,6 @@ class VAEOutlierDetector(OutlierMixin, BaseEstimator):
         from ..likelihoods import build_likelihood
 
         return LocalPixelModel(model.data_shape, build_likelihood(model.config)).to(model.device)
-
-    def _adopt(self, model, fmt: _InputFormat, names, rule: str, local) -> None:
-        self._adopt_format(model, fmt, names)
-        self.scoring_ = rule
-        self.local_model_ = local
 
     def _set_offset(self, scores: np.ndarray, feature_baseline: np.ndarray | None = None) -> None:
         self.train_scores_ = np.asarray(scores, dtype=np.float64)
@@ -442,28 +380,14 @@ class VAEOutlierDetector(OutlierMixin, BaseEstimator):
         --------
         >>> det = VAEOutlierDetector.from_run("runs/digits", contamination=0.05)  # doctest: +SKIP
         """
-        from ..io import load
-        from ..model import Autoencoder
+        from ..rundir import load_run
 
         run = Path(run)
-        model = load(run)
-        if isinstance(model, Autoencoder):
-            raise ConfigError(f"Run '{run}' holds a deterministic autoencoder; VAEOutlierDetector needs a VAE run.")
-        saved = _read_detector(run)
-        c = model.config
-        own: dict[str, Any] = dict(latent_dim=c.latent_dim, hidden_dims=c.hidden_dims, likelihood=c.likelihood, beta=c.beta)
-        tc = model.train_config
-        if tc is not None:
-            own.update(batch_size=tc.batch_size, lr=tc.lr, seed=tc.seed)
-        if saved is not None:
-            own.update(saved["params"])
-        est = cls(**{**own, **params})
-        est._check_params()
-        fmt, names = _format_of(model)
-        rule = est._resolve_score(model)
-        est._adopt(model.to(est.device), fmt, names, rule, None)
-        est.history_ = None
-        tensors = vio.load_tensors(run / LOCAL_WEIGHTS_FILE) if saved is not None and (run / LOCAL_WEIGHTS_FILE).is_file() else {}
+        loaded = load_run(run)
+        model, tc, saved = loaded.model, loaded.train_config, _read_detector(run)
+        est = cls._from_loaded(loaded, run, params)
+        rule = est.scoring_
+        tensors = rundir.load_tensors(run / LOCAL_WEIGHTS_FILE) if saved is not None and (run / LOCAL_WEIGHTS_FILE).is_file() else {}
         if rule == "complexity" and any(k.startswith("local.") for k in tensors):
             local = est._new_local(model)
             _load_prefixed(local, tensors, "local.", run / LOCAL_WEIGHTS_FILE)
@@ -485,12 +409,23 @@ class VAEOutlierDetector(OutlierMixin, BaseEstimator):
         if rule == "complexity" and est.local_model_ is None:
             local = est._new_local(model)
             epochs = max(1, int(round(LOCAL_SHARE * (tc.epochs if tc is not None else 20))))
-            train = data if isinstance(data, Dataset) else _fit_dataset(data)[0]
+            train = data if isinstance(data, Dataset) else InputFormat.fit(data, cls.__name__)[0]
             _train_local(local, train, epochs=epochs, batch_size=int(est.batch_size), lr=tc.lr if tc else 1e-3,
                          binarize=tc is not None and tc.binarize == "dynamic", seed=int(est.seed), max_time=None)
             est.local_model_ = local
         est._set_offset(est.score_samples(data), est._feature_nll(data, mean=True))
         return est
+
+    @classmethod
+    def _accept_model(cls, model, run) -> None:
+        if not model.has_density:
+            raise ConfigError(f"Run '{run}' holds a {type(model).__name__}, which has no likelihood; "
+                              f"{cls.__name__} needs a VAE run.")
+
+    @classmethod
+    def _run_params(cls, model, train_config, run) -> dict[str, Any]:
+        saved = _read_detector(Path(run))
+        return {**super()._run_params(model, train_config, run), **(saved["params"] if saved is not None else {})}
 
     def save(self, run: str | os.PathLike, *, overwrite: bool = False) -> Path:
         """Write the detector as a run directory: the model's files plus ``anomaly.json`` (parameters,
@@ -508,7 +443,7 @@ class VAEOutlierDetector(OutlierMixin, BaseEstimator):
         Path
         """
         self._check_fitted()
-        run = vio.save_model(self.model_, run, overwrite=overwrite)
+        run = rundir.save(self.model_, run, overwrite=overwrite)
         tensors: dict[str, torch.Tensor] = {}
         if self.local_model_ is not None:
             tensors.update({f"local.{k}": v.detach().cpu().contiguous() for k, v in self.local_model_.state_dict().items()})
@@ -524,9 +459,8 @@ class VAEOutlierDetector(OutlierMixin, BaseEstimator):
             "train_scores": [float(f"{v:.7g}") for v in self.train_scores_.tolist()],
         })
         if self.history_ is not None and len(self.history_):
-            from ..training import _metrics_csv
 
-            vio.atomic_write_text(run / "metrics.csv", _metrics_csv(self.history_.rows))
+            rundir.write_metrics(run / rundir.METRICS_FILE, self.history_.rows)
         return run
 
     # ------------------------------------------------------------------ scoring
@@ -570,7 +504,7 @@ class VAEOutlierDetector(OutlierMixin, BaseEstimator):
         # compressor may store x as it is: a learned model can be confidently wrong on noise, and an uncapped L
         # would then make noise look "normal".
         code = -local.log_prob(xb)  # (b,)
-        cap = _uniform_code_length(model)
+        cap = model.likelihood.uniform_code_length()
         return ll + (code if cap is None else torch.clamp(code, max=cap))
 
     def score_samples(self, X) -> np.ndarray:
@@ -589,11 +523,9 @@ class VAEOutlierDetector(OutlierMixin, BaseEstimator):
 
         Raises
         ------
-        NotFittedError
-            Before ``fit``.
-        DataError
-            ``X`` does not look like the training data (``X has 3 features, but VAEOutlierDetector is
-            expecting 4 features as input.``).
+        NotFittedError, DataError
+            Before ``fit``; for ``X`` unlike the training data (``X has 3 features, but VAEOutlierDetector
+            is expecting 4 features as input.``).
         """
         self._check_fitted()
         if self.scoring_ == "complexity" and getattr(self, "local_model_", None) is None:
@@ -700,34 +632,6 @@ class VAEOutlierDetector(OutlierMixin, BaseEstimator):
             return nll.reshape(len(nll), -1)
         return nll
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = False
-        return tags
-
-
-def _uniform_code_length(model) -> float | None:
-    """Nats to store one example as it is under the likelihood's uniform distribution (None: continuous)."""
-    name = model.config.likelihood
-    if name == "bernoulli":
-        per = math.log(2)
-    elif name in ("discretized_logistic", "beta_binomial", "categorical256"):
-        per = math.log(256)
-    else:
-        return None
-    return per * math.prod(model.data_shape)
-
-
-def _format_of(model) -> tuple[_InputFormat, np.ndarray | None]:
-    """How a run's model reads raw X (as VAETransformer.from_run)."""
-    spec = model.data_spec
-    if spec is None:
-        return _InputFormat("vector" if len(model.data_shape) == 1 else "image", tuple(model.data_shape)), None
-    if spec.kind == "table":
-        cols = spec.numeric_columns + spec.categorical_columns
-        return _InputFormat("frame", (len(cols),), columns=cols), np.asarray(cols, dtype=object)
-    return _InputFormat("image" if spec.kind == "image" else "vector", tuple(spec.shape)), None
-
 
 def _load_prefixed(module: nn.Module, tensors: dict, prefix: str, path: Path) -> None:
     state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
@@ -785,7 +689,7 @@ def fit_run(
     """
     from .runs import load_data
 
-    vio.prepare_run_dir(out, overwrite=overwrite)  # fail before training, not after
+    rundir.prepare_run_dir(out, overwrite=overwrite)  # fail before training, not after
     data = source if isinstance(source, Dataset) else load_data(source, split=split, limit=limit, label_column=label_column)
     det = VAEOutlierDetector(**params).fit(data)
     det.save(out, overwrite=True)

@@ -26,13 +26,15 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import TransformerMixin
 
 from .. import io as vio
-from .._validation import Interval, Options, check_param, param_error
-from ..config import LIKELIHOODS, DataSpec, TrainConfig
+from .._validation import Boolean, Interval, Options, check_param
+from ..config import DataSpec, TrainConfig
 from ..data import Dataset
-from ..errors import ConfigError, DataError, NotFittedError
+from ..errors import ConfigError, DataError
+from ._estimator import VAEEstimator, as_array
+from ._estimator import check_int as _check_int
 
 __all__ = [
     "VAETransformer",
@@ -98,113 +100,15 @@ def _encode_batch(model, xb: torch.Tensor, sample: bool, generator: torch.Genera
     return z.cpu().numpy()
 
 
-def _check_int(owner: str, name: str, value: Any, low: int, *, optional: bool = False) -> None:
-    check_param(owner, name, value, Interval("int", low, None, optional=optional))
-
-
 # ================================================================================================ transformer
-@dataclass(frozen=True)
-class _InputFormat:
-    """How raw ``X`` was turned into model inputs, so ``transform`` / ``inverse_transform`` can mirror it.
-
-    kind : "dataset" (a vaekit Dataset, model space), "frame" (a DataFrame table), "table" (a 2-D
-    array, standardised), "vector" (a 2-D array used as it is, divided by ``scale``) or "image".
-    """
-
-    kind: str
-    shape: tuple[int, ...]  # one example as the user gave it
-    scale: float = 1.0  # 255 for 8-bit input
-    channels_last: bool = False
-    columns: tuple[str, ...] = ()  # a DataFrame's columns in the user's order
-
-
-def _as_array(X: Any, what: str = "X", *, numeric: bool = True) -> np.ndarray:
-    """numpy view of array-likes; object arrays of numbers become float64 (unless ``numeric=False``, for
-    tables with text columns); sparse and complex data are refused."""
-    from ..data._common import as_numpy
-
-    if hasattr(X, "toarray") and hasattr(X, "nnz"):  # scipy.sparse, without importing scipy
-        raise DataError(f"{what} is a sparse matrix; VAETransformer needs dense input. Pass {what}.toarray() instead.")
-    a = as_numpy(X)
-    if a.dtype == object and numeric:
-        try:
-            a = a.astype(np.float64)
-        except ValueError as e:
-            raise DataError(f"{what} must hold numbers; {e}.") from e
-    if a.dtype.kind == "c":
-        raise DataError(f"Complex data not supported: {what} holds complex numbers; expected real numbers.")
-    return a
-
-
-def _check_2d(a: np.ndarray, what: str = "X") -> None:
-    """Shape and finiteness checks with scikit-learn's wording (pipelines and its checks rely on it)."""
-    if a.ndim < 2:
-        raise DataError(
-            f"{what} has shape {a.shape}; expected a 2-D array (n_samples, n_features) or a batch of images. "
-            f"Reshape your data either using {what}.reshape(-1, 1) if your data has a single feature or "
-            f"{what}.reshape(1, -1) if it contains a single sample."
-        )
-    if a.shape[0] == 0:
-        raise DataError(f"Found array with 0 sample(s) (shape={a.shape}) while a minimum of 1 is required.")
-    if math.prod(a.shape[1:]) == 0:
-        raise DataError(f"Found array with 0 feature(s) (shape={a.shape}) while a minimum of 1 is required.")
-    if a.dtype.kind == "f":
-        bad = ~np.isfinite(a)
-        if bad.any():
-            index = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), a.shape))
-            raise DataError(f"{what} contains NaN or infinity (first at index {index}); remove or fill those values first.")
-
-
-def _is_frame(X: Any) -> bool:
-    from ..data._load import _is_pandas_frame
-
-    return _is_pandas_frame(X)
-
-
-def _channels_last(a: np.ndarray) -> bool:
-    # prepare_array's rule: (n, C, H, W) wins when both readings are possible.
-    return a.ndim == 4 and a.shape[1] not in (1, 3) and a.shape[3] in (1, 3)
-
-
-def _fit_dataset(X: Any) -> tuple[Dataset, _InputFormat, np.ndarray | None]:
-    """Training data as a Dataset, the input format, and the feature names (DataFrames with str columns)."""
-    from ..data import from_array
-
-    if isinstance(X, Dataset):
-        return X, _InputFormat("dataset", tuple(X.shape)), None
-    if _is_frame(X):
-        data = from_array(X, name="X")
-        names = [c for c in X.columns]
-        feature_names = np.asarray(names, dtype=object) if all(isinstance(c, str) for c in names) else None
-        return data, _InputFormat("frame", (X.shape[1],), columns=tuple(str(c) for c in names)), feature_names
-    a = _as_array(X)
-    _check_2d(a)
-    if a.ndim in (3, 4):
-        data = from_array(a, name="X")
-        scale = 255.0 if a.dtype.kind in "iu" else 1.0
-        return data, _InputFormat("image", tuple(a.shape[1:]), scale, _channels_last(a)), None
-    if a.ndim != 2:
-        raise DataError(
-            f"X has shape {a.shape}; expected a 2-D array (n_samples, n_features), images (n, H, W[, C]), "
-            f"a DataFrame or a vaekit Dataset."
-        )
-    if a.size and a.dtype.kind in "biuf" and np.isfinite(a).all() and a.min() >= 0 and a.max() <= 1:
-        data = from_array(np.array(a, dtype=np.float32), kind="array", name="X")  # own copy, never a memmap
-        return data, _InputFormat("vector", (a.shape[1],)), None
-    if a.size and a.dtype == np.uint8:
-        data = from_array(a.astype(np.float32) / np.float32(255), kind="array", name="X")
-        return data, _InputFormat("vector", (a.shape[1],), 255.0), None
-    return from_array(a, kind="table", name="X"), _InputFormat("table", (a.shape[1],)), None
-
-
-class VAETransformer(TransformerMixin, BaseEstimator):
+class VAETransformer(TransformerMixin, VAEEstimator):
     """A VAE (or deterministic autoencoder) as a scikit-learn transformer: data in, latent codes out.
 
     ``fit`` trains :class:`vaekit.VAE` (built with :meth:`vaekit.VAE.for_data`, so the network and
     likelihood suit the data) with :func:`vaekit.fit`; ``transform`` returns posterior means E[z|x];
     ``inverse_transform`` returns decoder means E[x|z] in the units of ``X``.
 
-    How ``X`` is read (the same rules apply again in ``transform``):
+    How ``X`` is read (the same rules apply again in ``transform``; see :class:`vaekit.tasks._estimator.InputFormat`):
 
     * a :class:`vaekit.Dataset` is used as it is (model space);
     * a pandas DataFrame is a table: numeric columns standardised, text columns one-hot encoded;
@@ -212,7 +116,6 @@ class VAETransformer(TransformerMixin, BaseEstimator):
     * 2-D arrays with every value in [0, 1] are used as they are (Bernoulli likelihood by default);
       2-D ``uint8`` arrays are divided by 255 first (flattened 8-bit images);
     * any other 2-D array is standardised per column (Gaussian likelihood by default).
-
     Parameters
     ----------
     latent_dim : int, default 2
@@ -254,13 +157,9 @@ class VAETransformer(TransformerMixin, BaseEstimator):
     Attributes
     ----------
     model_ : VAE or Autoencoder
-        The trained model (``model_.save(path)`` writes a run directory).
-    n_features_in_ : int
-        Features seen in ``fit`` (values per example for images; columns for tables).
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Column names, when ``X`` was a DataFrame with string column names.
-    history_ : vaekit.History or None
-        Per-epoch training metrics (None for a transformer made with :meth:`from_run`).
+        The trained model (``vaekit.save(model_, path)`` writes a run directory).
+    n_features_in_, feature_names_in_, history_
+        As for every vaekit estimator: see :class:`vaekit.tasks._estimator.VAEEstimator`.
 
     Examples
     --------
@@ -291,60 +190,23 @@ class VAETransformer(TransformerMixin, BaseEstimator):
         binarize: bool | str = "auto",
         autoencoder: bool = False,
         val_fraction: float = 0.0,
-        max_time: float | None = None,
-        seed: int = 0,
-        device: str = "cpu",
-        progress: bool = False,
+        # run control, shared by every vaekit estimator:
+        max_time: float | None = None, seed: int = 0, device: str = "cpu", progress: bool = False,
     ):
-        self.latent_dim = latent_dim
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.beta = beta
-        self.kl_warmup = kl_warmup
-        self.hidden_dims = hidden_dims
-        self.likelihood = likelihood
-        self.binarize = binarize
-        self.autoencoder = autoencoder
-        self.val_fraction = val_fraction
-        self.max_time = max_time
-        self.seed = seed
-        self.device = device
-        self.progress = progress
+        self._store_params(locals())
 
-    # ------------------------------------------------------------------ parameters
-    def _check_params(self) -> None:
-        o = type(self).__name__
-        _check_int(o, "latent_dim", self.latent_dim, 1)
-        if self.epochs != "auto":
-            check_param(o, "epochs", self.epochs, Interval("int", 1, None))
-        _check_int(o, "batch_size", self.batch_size, 1)
-        check_param(o, "lr", self.lr, Interval("float", 0, None, closed="neither"))
-        check_param(o, "beta", self.beta, Interval("float", 0, None))
-        if self.kl_warmup != "auto":
-            check_param(o, "kl_warmup", self.kl_warmup, Interval("int", 0, None))
-        hd = self.hidden_dims
-        if hd is not None and not (
-            isinstance(hd, (tuple, list)) and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in hd)
-        ):
-            raise param_error(o, "hidden_dims", "a sequence of ints >= 1 or None", hd)
-        check_param(o, "likelihood", self.likelihood, Options(LIKELIHOODS, optional=True))
-        check_param(o, "binarize", self.binarize, Options(("auto", True, False)))
-        if not isinstance(self.binarize, (bool, str)):  # 1 == True would pass Options
-            raise param_error(o, "binarize", "'auto', True or False", self.binarize)
-        check_param(o, "autoencoder", self.autoencoder, Options((True, False)))
-        check_param(o, "val_fraction", self.val_fraction, Interval("float", 0, 1, closed="left"))
-        check_param(o, "max_time", self.max_time, Interval("float", 0, None, closed="neither", optional=True))
-        _check_int(o, "seed", self.seed, 0)
-        check_param(o, "progress", self.progress, Options((True, False)))
+    _parameter_constraints = {
+        **VAEEstimator._parameter_constraints,
+        "latent_dim": [Interval("int", 1, None)],
+        "lr": [Interval("float", 0, None, closed="neither")],
+        "kl_warmup": [Interval("int", 0, None), "auto"],
+        "binarize": ["auto", Boolean()],
+        "autoencoder": [Boolean()],
+    }
+    _auto_epochs = (AUTO_STEPS, *AUTO_EPOCHS)
 
     def _train_config(self, data: Dataset, likelihood: str) -> TrainConfig:
-        n_train = len(data) - int(round(self.val_fraction * len(data)))
-        steps_per_epoch = max(1, math.ceil(n_train / self.batch_size))
-        if self.epochs == "auto":
-            epochs = int(np.clip(math.ceil(AUTO_STEPS / steps_per_epoch), *AUTO_EPOCHS))
-        else:
-            epochs = int(self.epochs)
+        epochs, steps_per_epoch = self._n_epochs(len(data) - int(round(self.val_fraction * len(data))))
         if self.autoencoder:
             warmup, unit = 0, "epochs"
         elif self.kl_warmup == "auto":
@@ -380,139 +242,23 @@ class VAETransformer(TransformerMixin, BaseEstimator):
         from ..model import VAE, Autoencoder
         from ..training import fit
 
-        self._check_params()
-        data, fmt, names = _fit_dataset(X)
-        if len(data) < 2:
-            raise DataError(f"X has {len(data)} sample, but {type(self).__name__} needs at least 2 samples to fit.")
-        if self.likelihood is not None:
-            likelihood = self.likelihood
-        elif fmt.kind == "vector":
-            likelihood = "bernoulli"
-        else:
-            likelihood = None  # the preset for the data
-        overrides: dict[str, Any] = {"latent_dim": int(self.latent_dim), "beta": float(self.beta)}
-        if likelihood is not None:
-            overrides["likelihood"] = likelihood
-        if self.hidden_dims is not None:
-            overrides["hidden_dims"] = tuple(int(v) for v in self.hidden_dims)
+        data, fmt, names = self._fit_data(X)
+        overrides = self._model_overrides(fmt, latent_dim=int(self.latent_dim), beta=float(self.beta))
         cls = Autoencoder if self.autoencoder else VAE
         model = cls.for_data(data, **overrides).to(self.device)
         config = self._train_config(data, model.config.likelihood)
-        self.history_ = fit(model, data, config, progress=bool(self.progress))
+        self.history_ = fit(model, data, config, progress=bool(self.progress)).history
         self._adopt(model, fmt, names)
         return self
 
-    def _adopt(self, model, fmt: _InputFormat, names: np.ndarray | None) -> None:
-        self.model_ = model.eval()
-        self._input_format = fmt
-        if fmt.kind == "frame":
-            self.n_features_in_ = int(fmt.shape[0])
-        else:
-            self.n_features_in_ = int(math.prod(fmt.shape))
-        if names is not None:
-            self.feature_names_in_ = names
-        elif hasattr(self, "feature_names_in_"):
-            del self.feature_names_in_
-
     @classmethod
-    def from_run(cls, run: str | os.PathLike, **params) -> "VAETransformer":
-        """A fitted transformer around the model of a run directory (``vaekit train ... --out RUN``).
-
-        ``transform`` then takes what the run's data looked like: images as arrays, tables as
-        DataFrames with the run's columns, vectors as 2-D arrays.
-
-        Parameters
-        ----------
-        run : path
-        **params
-            Transformer parameters (for example ``batch_size``); the model's own (latent_dim,
-            hidden_dims, likelihood, beta, autoencoder) come from the run.
-
-        Raises
-        ------
-        CheckpointError
-            ``run`` is not a run directory or its files are corrupt.
-        """
-        from ..io import load
+    def _run_params(cls, model, train_config, run) -> dict[str, Any]:
         from ..model import Autoencoder
 
-        model = load(run)
-        c = model.config
-        own = dict(latent_dim=c.latent_dim, hidden_dims=c.hidden_dims, likelihood=c.likelihood, beta=c.beta,
-                   autoencoder=isinstance(model, Autoencoder))
-        tc = model.train_config
-        if tc is not None:
-            own.update(batch_size=tc.batch_size, lr=tc.lr, seed=tc.seed, binarize=tc.binarize == "dynamic")
-        est = cls(**{**own, **params})
-        est._check_params()
-        spec = model.data_spec
-        names = None
-        if spec is None:
-            fmt = _InputFormat("vector" if len(model.data_shape) == 1 else "image", tuple(model.data_shape))
-        elif spec.kind == "table":
-            cols = spec.numeric_columns + spec.categorical_columns
-            fmt, names = _InputFormat("frame", (len(cols),), columns=cols), np.asarray(cols, dtype=object)
-        else:
-            fmt = _InputFormat("image" if spec.kind == "image" else "vector", tuple(spec.shape))
-        est._adopt(model.to(est.device), fmt, names)
-        est.history_ = None
-        return est
-
-    # ------------------------------------------------------------------ helpers
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "model_"):
-            raise NotFittedError(
-                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with appropriate arguments "
-                f"before using this estimator."
-            )
-
-    def _wrong_features(self, n: int) -> DataError:
-        return DataError(
-            f"X has {n} features, but {type(self).__name__} is expecting {self.n_features_in_} features as input."
-        )
-
-    def _model_input(self, X) -> torch.Tensor | Dataset:
-        """``X`` preprocessed exactly as the training data: (n, *data_shape) float32, or a Dataset."""
-        from ..data import apply_spec
-
-        fmt, model = self._input_format, self.model_
-        spec = model.data_spec
-        if isinstance(X, Dataset):
-            if tuple(X.shape) != tuple(model.data_shape):
-                raise DataError(f"Dataset '{X.name}' has examples of shape {X.shape}, but {type(self).__name__} "
-                                f"was fitted on examples of shape {tuple(model.data_shape)}.")
-            return X
-        if fmt.kind == "frame":
-            import pandas as pd
-
-            if not _is_frame(X):
-                a = _as_array(X, numeric=False)
-                _check_2d(a)
-                if a.ndim != 2:
-                    raise DataError(f"X has shape {a.shape}; expected a DataFrame or a 2-D array (n_samples, n_features).")
-                if a.shape[1] != self.n_features_in_:
-                    raise self._wrong_features(a.shape[1])
-                X = pd.DataFrame(a, columns=list(fmt.columns))  # the order of the DataFrame seen in fit
-            return apply_spec(X, spec, name="X")
-        if _is_frame(X):
-            X = X.to_numpy()
-        a = _as_array(X)
-        _check_2d(a)
-        n_features = int(math.prod(a.shape[1:]))
-        if n_features != self.n_features_in_:
-            raise self._wrong_features(n_features)
-        if fmt.kind == "table":
-            import pandas as pd
-
-            return apply_spec(pd.DataFrame(a.reshape(len(a), -1), columns=list(spec.numeric_columns)), spec, name="X")
-        if fmt.kind == "vector":
-            a = a.reshape(len(a), -1)
-            if fmt.scale != 1.0:
-                a = a.astype(np.float32) / np.float32(fmt.scale)
-            return apply_spec(a, spec, name="X") if spec is not None else torch.as_tensor(a, dtype=torch.float32)
-        if fmt.kind == "dataset":
-            return torch.as_tensor(np.asarray(a, dtype=np.float32)).reshape(len(a), *model.data_shape)
-        return apply_spec(a, spec, name="X")  # images: 8-bit or [0, 1], any of the accepted layouts
+        own = {**super()._run_params(model, train_config, run), "autoencoder": isinstance(model, Autoencoder)}
+        if train_config is not None:
+            own["binarize"] = train_config.binarize == "dynamic"
+        return own
 
     # ------------------------------------------------------------------ transform
     def transform(self, X, *, sample: bool = False, seed: int | None = None) -> np.ndarray:
@@ -561,31 +307,19 @@ class VAETransformer(TransformerMixin, BaseEstimator):
             DataFrames (categories by highest score), images in their original layout (times 255
             for 8-bit input), model space (n, *data_shape) for Datasets.
         """
-        from ..data import decode_table
-
         self._check_fitted()
-        z = _as_array(X)
+        z = as_array(X)
         d = self.model_.latent_dim
         if z.ndim != 2 or z.shape[1] != d:
             got = z.shape[1] if z.ndim == 2 else z.shape
             raise DataError(f"X has {got} features, but {type(self).__name__}.inverse_transform is expecting "
                             f"{d} features (latent_dim) as input.")
-        model, fmt = self.model_, self._input_format
+        model = self.model_
         zt = torch.as_tensor(np.asarray(z, dtype=np.float32))
         step = 8 * int(self.batch_size)
         x = np.concatenate([model.decode(zt[i : i + step].to(model.device)).mean.cpu().numpy()
                             for i in range(0, len(zt), step)]) if len(zt) else np.zeros((0, *model.data_shape), np.float32)
-        spec = model.data_spec
-        if fmt.kind in ("frame", "table"):
-            frame = decode_table(x, spec)
-            return frame if fmt.kind == "frame" else frame.to_numpy(dtype=np.float64)
-        if fmt.kind == "vector":
-            return x.reshape(len(x), -1) * np.float32(fmt.scale)
-        if fmt.kind == "image":
-            if fmt.channels_last:
-                x = x.transpose(0, 2, 3, 1)
-            return np.ascontiguousarray(x.reshape(len(x), *fmt.shape)) * np.float32(fmt.scale)
-        return x
+        return self._input_format.to_user(x, model.data_spec)
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         """Names of the embedding's columns: ``z0``, ``z1``, ... (as in ``vaekit embed`` files)."""
@@ -603,6 +337,7 @@ class VAETransformer(TransformerMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = []  # embeddings are float32 whatever the input dtype
         return tags
+
 
 
 # ================================================================================================ streaming
@@ -1008,7 +743,9 @@ def latent_scatter_figure(model, data: Dataset, *, method: str = "pca", seed: in
 
 
 def _what(model) -> str:
-    return "posterior means" if getattr(model, "_posterior_params", 2) == 2 else "autoencoder codes"
+    from ..model import Autoencoder
+
+    return "autoencoder codes" if isinstance(model, Autoencoder) else "posterior means"
 
 
 def _hex_colours(k: int) -> list[str]:
