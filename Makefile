@@ -21,6 +21,7 @@ demo: $(STAMP)
 	$(VENV)/bin/vaekit demo --out runs/demo --overwrite
 
 test: $(STAMP)
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest -q
 
 bench: $(STAMP)

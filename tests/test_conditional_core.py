@@ -13,7 +13,7 @@ from vaekit.data import Dataset
 from vaekit.errors import ConfigError, DataError
 from vaekit.likelihoods import HeteroscedasticGaussianLikelihood
 from vaekit.model import VAE
-from vaekit.training import _split, _train_batches
+from vaekit.data.samplers import TrainBatches, validation_split
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -96,9 +96,10 @@ def test_semi_supervised_batches_carry_every_label_and_the_split_keeps_them():
     d = Dataset(torch.randn(200, 2), torch.arange(200) % 2, spec).hide_labels(per_class=3, seed=0)
     m = VAE(ModelConfig(data_shape=(2,), latent_dim=2, hidden_dims=(4,), likelihood="gaussian",
                         conditioning="semi_supervised", num_classes=2))
-    train, val = _split(d, 0.2, 0, keep_labelled=True)
+    assert m.data_needs.keep_labelled and m.data_needs.top_up_labelled
+    train, val = validation_split(d, 0.2, 0, keep_labelled=m.data_needs.keep_labelled)
     assert train.n_labelled == 6 and val.n_labelled == 0 and len(val) == round(0.2 * 194)
-    batches = list(_train_batches(m, train, 32, torch.Generator().manual_seed(0)))
+    batches = [(b.x, b.y) for b in TrainBatches(train, 32, torch.Generator().manual_seed(0), m.data_needs)]
     for xb, yb in batches:
         assert len(xb) == len(yb) and (yb >= 0).sum() >= 6  # the six labelled examples ride along
     seen = torch.cat([xb[:-6] for xb, _ in batches])

@@ -62,7 +62,7 @@ def test_json_round_trip(cfg):
 
 def test_unknown_key_in_config_json_is_a_checkpoint_error(tmp_path):
     model = vaekit.VAE(ModelConfig(data_shape=(4,), latent_dim=2, hidden_dims=(8,)))
-    model.save(tmp_path / "run")
+    vaekit.save(model, tmp_path / "run")
     doc = json.loads((tmp_path / "run" / "config.json").read_text())
     assert {"format_version", "vaekit_version", "torch_version", "class_name", "model", "train", "data"} <= set(doc)
     assert doc["vaekit_version"] == vaekit.__version__ and doc["torch_version"] == torch.__version__
@@ -79,19 +79,19 @@ def test_load_errors(tmp_path):
     with pytest.raises(CheckpointError, match="has no config.json"):
         vaekit.load(tmp_path / "empty")
     model = vaekit.VAE(ModelConfig(data_shape=(4,), latent_dim=2, hidden_dims=(8,)))
-    model.save(tmp_path / "run")
+    vaekit.save(model, tmp_path / "run")
     (tmp_path / "run" / "config.json").write_text("{not json")
     with pytest.raises(CheckpointError, match="not valid JSON"):
         vaekit.load(tmp_path / "run")
 
 
 def test_weights_that_do_not_match_the_config(tmp_path):
-    vaekit.VAE(ModelConfig(data_shape=(4,), latent_dim=2, hidden_dims=(8,))).save(tmp_path / "a")
-    vaekit.VAE(ModelConfig(data_shape=(4,), latent_dim=3, hidden_dims=(8,))).save(tmp_path / "b")
+    vaekit.save(vaekit.VAE(ModelConfig(data_shape=(4,), latent_dim=2, hidden_dims=(8,))), tmp_path / "a")
+    vaekit.save(vaekit.VAE(ModelConfig(data_shape=(4,), latent_dim=3, hidden_dims=(8,))), tmp_path / "b")
     (tmp_path / "a" / "model.safetensors").write_bytes((tmp_path / "b" / "model.safetensors").read_bytes())
     with pytest.raises(CheckpointError, match=r"'encoder.net.2.weight' has shape \(6, 8\) in the file but \(4, 8\) in the model"):
         vaekit.load(tmp_path / "a")
-    vaekit.VAE(ModelConfig(data_shape=(4,), latent_dim=2, hidden_dims=(8, 8))).save(tmp_path / "c")
+    vaekit.save(vaekit.VAE(ModelConfig(data_shape=(4,), latent_dim=2, hidden_dims=(8, 8))), tmp_path / "c")
     (tmp_path / "a" / "model.safetensors").write_bytes((tmp_path / "c" / "model.safetensors").read_bytes())
     with pytest.raises(CheckpointError, match=r"unexpected keys \['decoder.net.4.bias'"):
         vaekit.load(tmp_path / "a")
@@ -99,9 +99,9 @@ def test_weights_that_do_not_match_the_config(tmp_path):
 
 def test_save_refuses_non_empty_dir_and_writes_atomically(tmp_path):
     model = vaekit.VAE(ModelConfig(data_shape=(4,), latent_dim=2, hidden_dims=(8,)))
-    model.save(tmp_path / "run")
+    vaekit.save(model, tmp_path / "run")
     before = (tmp_path / "run" / "model.safetensors").read_bytes()
     with pytest.raises(CheckpointError, match="not empty"):
-        vaekit.VAE(ModelConfig(data_shape=(4,), latent_dim=2, hidden_dims=(8,))).initialize(1).save(tmp_path / "run")
+        vaekit.save(vaekit.VAE(ModelConfig(data_shape=(4,), latent_dim=2, hidden_dims=(8,))).initialize(1), tmp_path / "run")
     assert (tmp_path / "run" / "model.safetensors").read_bytes() == before
     assert not [p for p in (tmp_path / "run").iterdir() if p.name.endswith(".tmp")]

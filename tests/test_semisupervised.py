@@ -110,7 +110,7 @@ def test_stacked_vae_trains_m2_only_predicts_and_round_trips(train_test, tmp_pat
     pred = stacked.predict(test.x)
     assert (pred == test.y).float().mean() > 0.7
     assert stacked.sample(5, y=1).shape == (5, 8)
-    stacked.save(tmp_path / "run")
+    vaekit.save(stacked, tmp_path / "run")
     back = vaekit.load(tmp_path / "run")
     assert type(back) is StackedVAE
     assert json.loads((tmp_path / "run" / "config.json").read_text())["class_name"] == "StackedVAE"

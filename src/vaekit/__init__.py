@@ -8,7 +8,7 @@ Examples
 >>> import vaekit
 >>> data = vaekit.datasets.load("digits")
 >>> model = vaekit.VAE.for_data(data, latent_dim=4)
->>> history = vaekit.fit(model, data, epochs=1, seed=0, progress=False)
+>>> run = vaekit.fit(model, data, epochs=1, seed=0, progress=False)
 >>> model.sample(2).shape
 torch.Size([2, 1, 8, 8])
 """
@@ -31,10 +31,13 @@ _LAZY = {
     "StackedVAE": (".model", "StackedVAE"),
     "Objective": (".model", "Objective"),
     "fit": (".training", "fit"),
-    "History": (".training", "History"),
-    "Callback": (".training", "Callback"),
+    "History": (".callbacks", "History"),
+    "Callback": (".callbacks", "Callback"),
     "evaluate": (".evaluation", "evaluate"),
-    "load": (".io", "load"),
+    "load": (".rundir", "load"),
+    "load_run": (".rundir", "load_run"),
+    "save": (".rundir", "save"),
+    "Run": (".rundir", "Run"),
     "VaekitError": (".errors", "VaekitError"),
     "ConfigError": (".errors", "ConfigError"),
     "DataError": (".errors", "DataError"),
@@ -53,7 +56,7 @@ _LAZY = {
 #: Submodules reachable as attributes without an explicit import (``vaekit.serve.create_app(...)``).
 _SUBMODULES = frozenset({
     "callbacks", "cli", "config", "data", "errors", "evaluation", "io", "likelihoods", "model", "nets", "priors",
-    "report", "serve", "tasks", "training", "viz",
+    "registry", "report", "rundir", "serve", "tasks", "training", "viz",
 })
 
 __all__ = ["__version__", *_LAZY]

@@ -8,14 +8,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from .config import TrainConfig
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .training import History
-
-__all__ = ["TrainingState", "Callback"]
+__all__ = ["TrainingState", "Callback", "History"]
 
 
 @dataclass
@@ -46,3 +42,37 @@ class Callback:
     def on_epoch_end(self, state: TrainingState, row: dict) -> None: ...
 
     def on_train_end(self, state: TrainingState, history: "History") -> None: ...
+
+
+@dataclass
+class History:
+    """Per-epoch metrics of a run.
+
+    Attributes
+    ----------
+    rows : list of dict
+        One dict per epoch (``epoch`` 1-based, ``step``, ``lr``, ``kl_weight``, ``train_*``, ``val_*``, ``seconds``).
+    best_epoch : int
+        1-based epoch whose weights the model holds (lowest validation loss; the last epoch without validation).
+    stopped_early : bool
+        Whether early stopping ended the run.
+    stop_reason : str
+        "epochs", "early_stopping" or "max_time".
+    """
+
+    rows: list[dict]
+    best_epoch: int
+    stopped_early: bool
+    stop_reason: str
+
+    def __getitem__(self, key: str) -> list:
+        """Column ``key`` over epochs, e.g. ``history["val_loss"]``."""
+        return [r.get(key) for r in self.rows]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def to_pandas(self):
+        import pandas as pd
+
+        return pd.DataFrame(self.rows)

@@ -12,13 +12,10 @@ from typing import Any, Mapping
 
 from ._validation import Interval, Options, check_param, unknown_key_message
 from .errors import ConfigError
+from .registry import DATA_KINDS, LIKELIHOODS, NETS, PRIORS
 
-__all__ = ["ModelConfig", "TrainConfig", "DataSpec", "LIKELIHOODS", "NETS", "PRIORS"]
+__all__ = ["ModelConfig", "TrainConfig", "DataSpec"]
 
-NETS = ("mlp", "conv")
-LIKELIHOODS = ("bernoulli", "gaussian", "heteroscedastic_gaussian", "discretized_logistic", "beta_binomial",
-               "categorical256")
-PRIORS = ("standard_normal",)
 ACTIVATIONS = ("relu", "elu", "silu", "tanh", "gelu")
 MISSING = ("none", "ignore")
 CORRUPTIONS = ("none", "gaussian", "salt_and_pepper", "mask")
@@ -167,21 +164,16 @@ class ModelConfig(_Config):
     def __post_init__(self):
         o = "VAE"
         object.__setattr__(self, "data_shape", _check_int_tuple(o, "data_shape", self.data_shape, allow_empty=False))
-        if len(self.data_shape) not in (1, 3):
-            raise ConfigError(
-                f"The 'data_shape' parameter of VAE must be (features,) or (channels, height, width). "
-                f"Got {self.data_shape!r} instead."
-            )
         check_param(o, "latent_dim", self.latent_dim, Interval("int", 1, None))
-        check_param(o, "net", self.net, Options(NETS))
+        check_param(o, "net", self.net, Options(NETS.names()))
         object.__setattr__(self, "hidden_dims", _check_int_tuple(o, "hidden_dims", self.hidden_dims))
         object.__setattr__(
             self, "conv_channels", _check_int_tuple(o, "conv_channels", self.conv_channels, allow_empty=False)
         )
         check_param(o, "residual_blocks", self.residual_blocks, Interval("int", 0, None))
         check_param(o, "activation", self.activation, Options(ACTIVATIONS))
-        check_param(o, "likelihood", self.likelihood, Options(LIKELIHOODS))
-        check_param(o, "prior", self.prior, Options(PRIORS))
+        check_param(o, "likelihood", self.likelihood, Options(LIKELIHOODS.names()))
+        check_param(o, "prior", self.prior, Options(PRIORS.names()))
         check_param(o, "beta", self.beta, Interval("float", 0, None))
         check_param(o, "free_bits", self.free_bits, Interval("float", 0, None))
         check_param(o, "iwae_k", self.iwae_k, Interval("int", 1, None))
@@ -209,11 +201,7 @@ class ModelConfig(_Config):
         if self.conditioning != "none" and self.iwae_k > 1:
             raise ConfigError(f"conditioning={self.conditioning!r} trains on the ELBO; iwae_k must be 1 "
                               f"(got {self.iwae_k!r}). IWAE bounds are still available for evaluation.")
-        if self.net == "conv" and len(self.data_shape) != 3:
-            raise ConfigError(
-                f"The 'net' parameter of VAE can be 'conv' only for image data of shape (channels, height, width); "
-                f"data_shape is {self.data_shape!r}. Use net='mlp'."
-            )
+        NETS.get(self.net)().check_shape(self)  # each net family says which example shapes it reads
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -341,9 +329,8 @@ class DataSpec(_Config):
     label_names: tuple[str, ...] = ()
 
     def __post_init__(self):
-        check_param("DataSpec", "kind", self.kind, Options(("image", "table", "array")))
+        check_param("DataSpec", "kind", self.kind, Options(DATA_KINDS.names()))
         object.__setattr__(self, "shape", _check_int_tuple("DataSpec", "shape", self.shape, allow_empty=False))
         check_param("DataSpec", "levels", self.levels, Interval("int", 2, None, optional=True))
         check_param("DataSpec", "image_mode", self.image_mode, Options(("L", "RGB"), optional=True))
-        if self.kind == "image" and len(self.shape) != 3:
-            raise ConfigError(f"The 'shape' parameter of DataSpec must be (channels, height, width) for images. Got {self.shape!r} instead.")
+        DATA_KINDS.get(self.kind)().check_shape(self.kind, self.shape)

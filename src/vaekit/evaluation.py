@@ -70,12 +70,12 @@ def evaluate(
     """
     from .errors import ConfigError, DataError
 
-    if type(model).__name__ == "StackedVAE":
+    if getattr(model, "features", None) is not None:  # M1+M2: a model stacked on another has no bound of its own
         raise ConfigError("An M1+M2 StackedVAE has no tractable bound on log p(x); evaluate its classifier with "
                           "`vaekit classify RUN DATA`, and its features model (M1) for likelihoods.")
     model.eval()
     g = torch.Generator().manual_seed(seed)
-    is_vae = type(model).__name__ != "Autoencoder" and model._posterior_params == 2
+    is_vae = model.has_density
     cvae = getattr(model, "conditional", False) and not model.has_classifier
     if cvae and data.n_labelled < len(data):
         raise DataError(f"A conditional VAE is evaluated on log p(x|y): dataset '{data.name}' needs a label for "

@@ -16,6 +16,7 @@ from torch import nn
 from torch.distributions import Bernoulli, Distribution, Independent, Normal, constraints
 
 from .config import ModelConfig
+from .registry import LIKELIHOODS
 
 __all__ = [
     "Likelihood",
@@ -93,6 +94,7 @@ class Likelihood(nn.Module):
         return Independent(base, len(self.data_shape))
 
 
+@LIKELIHOODS.register("bernoulli")
 class BernoulliLikelihood(Likelihood):
     """Bernoulli per entry with logits from the decoder; for binary or [0, 1] data.
 
@@ -119,6 +121,7 @@ class BernoulliLikelihood(Likelihood):
         return (torch.rand(probs.shape, generator=generator, device=probs.device) < probs).to(probs.dtype)
 
 
+@LIKELIHOODS.register("gaussian")
 class GaussianLikelihood(Likelihood):
     """Normal per entry: mean from the decoder, a learned standard deviation per feature.
 
@@ -144,6 +147,7 @@ class GaussianLikelihood(Likelihood):
         return base.loc + base.scale * torch.randn(base.loc.shape, generator=generator, device=base.loc.device)
 
 
+@LIKELIHOODS.register("heteroscedastic_gaussian")
 class HeteroscedasticGaussianLikelihood(Likelihood):
     """Normal per entry with mean and log standard deviation both from the decoder (functions of z).
 
@@ -326,6 +330,7 @@ class QuantizedCategorical(Distribution):
             return self.draw()
 
 
+@LIKELIHOODS.register("discretized_logistic")
 class DiscretizedLogisticLikelihood(Likelihood):
     """Discretized logistic per entry over 256 levels (8-bit images); decoder gives location and log-scale."""
 
@@ -353,6 +358,7 @@ class DiscretizedLogisticLikelihood(Likelihood):
         return dist.base_dist.draw(generator)
 
 
+@LIKELIHOODS.register("beta_binomial")
 class BetaBinomialLikelihood(Likelihood):
     """Beta-binomial per entry over 256 levels (8-bit images); decoder gives the two concentrations.
 
@@ -377,6 +383,7 @@ class BetaBinomialLikelihood(Likelihood):
         return dist.base_dist.draw(generator)
 
 
+@LIKELIHOODS.register("categorical256")
 class Categorical256Likelihood(Likelihood):
     """A 256-way categorical per entry (8-bit images); decoder gives 256 logits per entry."""
 
@@ -396,16 +403,6 @@ class Categorical256Likelihood(Likelihood):
         return dist.base_dist.draw(generator)
 
 
-_FAMILIES = {
-    "bernoulli": BernoulliLikelihood,
-    "gaussian": GaussianLikelihood,
-    "heteroscedastic_gaussian": HeteroscedasticGaussianLikelihood,
-    "discretized_logistic": DiscretizedLogisticLikelihood,
-    "beta_binomial": BetaBinomialLikelihood,
-    "categorical256": Categorical256Likelihood,
-}
-
-
 def build_likelihood(config: ModelConfig) -> Likelihood:
     """The likelihood family named by ``config.likelihood``."""
-    return _FAMILIES[config.likelihood](config.data_shape)
+    return LIKELIHOODS.get(config.likelihood)(config.data_shape)

@@ -18,7 +18,7 @@ from torch.distributions import Distribution, Independent, Normal, constraints
 from .config import DataSpec, ModelConfig
 from .errors import ConfigError, DataError
 from .likelihoods import build_likelihood
-from .nets import build_decoder, build_encoder
+from .nets import build_decoder, build_encoder, encoder_trunk
 from .nets.mlp import activation
 from .priors import build_prior
 
@@ -78,28 +78,25 @@ class PointMass(Distribution):
 def default_config(spec: DataSpec, **overrides: Any) -> ModelConfig:
     """The preset vaekit picks for data described by ``spec``; ``overrides`` win.
 
+    The preset belongs to the data's kind (:mod:`vaekit.data.kinds`):
+
     * grey-level images: MLP 512-256, latent 32, Bernoulli (intensities as probabilities; train with
       ``binarize="dynamic"`` for an honest binary likelihood);
     * colour images: conv encoder/decoder, latent 64, discretized logistic (honest bits/dim on 8-bit data);
     * tables and vectors: MLP sized to the input, Gaussian with learned per-feature variance.
     """
+    from .data.kinds import kind_of
+
     shape = tuple(spec.shape)
-    if spec.kind == "image":
-        if shape[0] == 1:
-            base = dict(net="mlp", hidden_dims=(512, 256), latent_dim=32, likelihood="bernoulli")
-        else:
-            base = dict(net="conv", conv_channels=(32, 64, 128), latent_dim=64, likelihood="discretized_logistic")
-    else:
-        d = math.prod(shape)
-        width = int(min(512, max(64, 2 ** math.ceil(math.log2(max(d, 2) * 4)))))
-        base = dict(net="mlp", hidden_dims=(width, width // 2), latent_dim=int(min(16, max(2, d // 2))),
-                    likelihood="gaussian")
+    base = kind_of(spec).model_defaults(spec)
     base.update(overrides)
     return ModelConfig(data_shape=shape, **base)
 
 
 class _SharedVerbs:
-    """What every saved model offers on top of its own ``class_logits``: class predictions and ``save``."""
+    """What every model offers on top of its own ``class_logits``: class predictions.
+
+    Saving is :func:`vaekit.save` (the run directory sits above the model classes, not inside them)."""
 
     @torch.no_grad()
     def predict_proba(self, x: torch.Tensor) -> torch.Tensor:
@@ -110,12 +107,6 @@ class _SharedVerbs:
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         """The most probable class under q(y|x): (batch, *data_shape) -> (batch,) int64."""
         return self.class_logits(x).argmax(-1)
-
-    def save(self, path, *, overwrite: bool = False) -> None:
-        """Write ``config.json`` and ``model.safetensors`` into the run directory ``path``."""
-        from .io import save_model
-
-        save_model(self, path, overwrite=overwrite)
 
 
 class _NoDensity:
@@ -178,7 +169,6 @@ class VAE(_SharedVerbs, nn.Module):
                               f"Got {type(config).__name__} instead.")
         self.config = config
         self.data_spec = data_spec
-        self.train_config = None  # set by fit
         # With missing="ignore" the encoder reads [x with NaN set to 0, observed mask] stacked on the
         # feature (MLP) or channel (conv) axis, so a missing entry is never confused with an observed 0.
         enc_config = config
@@ -193,7 +183,7 @@ class VAE(_SharedVerbs, nn.Module):
         else:
             # q(z|x,y): a trunk reads x once, then a head reads [trunk features, one-hot y], so summing
             # over every class of an unlabelled example runs the trunk once (Kingma et al. 2014, M2).
-            self.encoder, width = _encoder_trunk(enc_config)
+            self.encoder, width = encoder_trunk(enc_config)
             act = None if isinstance(self.encoder, nn.Flatten) else config.activation
             self.label_head = LabelHead(width, config.num_classes, out_dim, act)
             # p(x|z,y): the decoder reads [z, one-hot y].
@@ -202,7 +192,7 @@ class VAE(_SharedVerbs, nn.Module):
         if config.conditioning == "semi_supervised":
             # q(y|x): the same network family as the encoder, ending in class logits.
             self.classifier = build_encoder(enc_config, config.num_classes)
-        self.prior = build_prior(config)
+        self.prior = build_prior(config, encode=self.encode)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -247,6 +237,44 @@ class VAE(_SharedVerbs, nn.Module):
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
+
+    @property
+    def data_needs(self):
+        """What training data this model needs (a :class:`vaekit.data.samplers.DataNeeds`): labels for
+        every example (CVAE), labels for some with the labelled ones kept out of validation and topped
+        up in every batch (semi-supervised M2), or none."""
+        from .data.samplers import DataNeeds
+
+        if not self.conditional:
+            return DataNeeds()
+        if self.has_classifier:
+            return DataNeeds(labels="some", keep_labelled=True, top_up_labelled=True)
+        return DataNeeds(labels="all")
+
+    def check_data(self, data) -> None:
+        """Refuse training data that does not fit: wrong example shape, or labels this model cannot use.
+
+        A conditioned model needs labels: all of them (CVAE) or some of every class (semi-supervised).
+        """
+        if tuple(data.shape) != tuple(self.data_shape):
+            raise DataError(f"Dataset '{data.name}' has examples of shape {tuple(data.shape)}, "
+                            f"but the model expects {tuple(self.data_shape)}.")
+        if not self.conditional:
+            return
+        what = "semi-supervised" if self.has_classifier else "conditional"
+        if data.y is None:
+            raise DataError(f"A {what} model trains on labels, but dataset '{data.name}' has none. Give labels "
+                            f"(--labels FILE, a labelled folder or table) or train an unconditioned model.")
+        known = data.y[data.y >= 0]
+        if len(known) and int(known.max()) >= self.num_classes:
+            raise DataError(f"Dataset '{data.name}' has label {int(known.max())}, but the model has "
+                            f"{self.num_classes} classes (0..{self.num_classes - 1}).")
+        if not self.has_classifier and len(known) < len(data):
+            raise DataError(f"A conditional VAE (CVAE) needs the label of every example; {len(data) - len(known):,} "
+                            f"of {len(data):,} examples of dataset '{data.name}' are unlabelled. Train with "
+                            f"conditioning='semi_supervised' (--semi-supervised) to use unlabelled examples.")
+        if self.has_classifier and len(known) == 0:
+            raise DataError(f"Semi-supervised training needs some labelled examples; dataset '{data.name}' has none.")
 
     def initialize(self, seed: int) -> "VAE":
         """Re-draw every layer's initial weights from ``seed`` (the global RNG is left untouched)."""
@@ -867,21 +895,6 @@ class LabelHead(nn.Module):
         return self.linear(torch.cat([self.act(h), onehot], dim=-1))
 
 
-def _encoder_trunk(config: ModelConfig) -> tuple[nn.Module, int]:
-    """The x-only part of a label-conditioned encoder and its output width.
-
-    MLP: the layers of ``hidden_dims`` (the last hidden layer is the trunk's output); conv: the conv
-    stages and a 256-wide linear map.
-    """
-    if config.net == "conv":
-        return build_encoder(config, 256), 256
-    if not config.hidden_dims:
-        width = math.prod(config.data_shape)
-        return nn.Flatten(), width
-    trunk = build_encoder(dataclasses.replace(config, hidden_dims=config.hidden_dims[:-1]), config.hidden_dims[-1])
-    return trunk, config.hidden_dims[-1]
-
-
 def corrupt(
     x: torch.Tensor, kind: str, level: float, *, generator: torch.Generator | None = None, clip: bool = False
 ) -> torch.Tensor:
@@ -1008,7 +1021,6 @@ class StackedVAE(_SharedVerbs, _NoDensity, nn.Module):
         self.top = VAE(config)
         self.features.requires_grad_(False)
         self.data_spec = data_spec
-        self.train_config = None
 
     @classmethod
     def on(cls, features: VAE, *, num_classes: int | None = None, **overrides: Any) -> "StackedVAE":
@@ -1074,6 +1086,9 @@ class StackedVAE(_SharedVerbs, _NoDensity, nn.Module):
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
+
+    data_needs = VAE.data_needs
+    check_data = VAE.check_data
 
     def extra_repr(self) -> str:
         return "M1+M2 (Kingma et al. 2014): top = M2 over the features model's latent codes"

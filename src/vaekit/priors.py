@@ -8,16 +8,27 @@ from torch import nn
 from torch.distributions import Distribution, Independent, Normal
 
 from .config import ModelConfig
+from .registry import PRIORS
 
 __all__ = ["Prior", "StandardNormal", "build_prior"]
 
 
 class Prior(nn.Module):
-    """Base class of priors over z of shape (..., latent_dim)."""
+    """Base class of priors over z of shape (..., latent_dim).
+
+    A prior is registered by name (``@PRIORS.register("name")``) and built by :meth:`from_config` with
+    access to the model's encoder, so a learned prior that lives in the encoder's space (the VampPrior:
+    a mixture of q(z|u_k) over pseudo-inputs u_k) can be one.
+    """
 
     def __init__(self, latent_dim: int):
         super().__init__()
         self.latent_dim = latent_dim
+
+    @classmethod
+    def from_config(cls, config: ModelConfig, *, encode=None) -> "Prior":
+        """Build the prior for ``config``; ``encode(x) -> q(z|x)`` is the model's encoder (unused here)."""
+        return cls(config.latent_dim)
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         """log p(z) summed over latent dimensions: (..., latent_dim) -> (...)."""
@@ -32,6 +43,7 @@ class Prior(nn.Module):
         return None
 
 
+@PRIORS.register("standard_normal")
 class StandardNormal(Prior):
     """p(z) = N(0, I)."""
 
@@ -58,9 +70,6 @@ class StandardNormal(Prior):
         return 0.5 * (base.loc.pow(2) + var - 1.0 - torch.log(var))
 
 
-_PRIORS = {"standard_normal": StandardNormal}
-
-
-def build_prior(config: ModelConfig) -> Prior:
-    """The prior named by ``config.prior``."""
-    return _PRIORS[config.prior](config.latent_dim)
+def build_prior(config: ModelConfig, *, encode=None) -> Prior:
+    """The prior named by ``config.prior``, built with access to the model's encoder ``encode``."""
+    return PRIORS.get(config.prior).from_config(config, encode=encode)

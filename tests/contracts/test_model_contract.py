@@ -102,7 +102,7 @@ def test_save_load_identical(combo, tmp_path):
     with torch.no_grad():  # move the Gaussian log-scale off its init so saving it is really tested
         for p in model.parameters():
             p.add_(0.01)
-    model.save(tmp_path / "run")
+    vaekit.save(model, tmp_path / "run")
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["config.json", "model.safetensors"]
     loaded = vaekit.load(tmp_path / "run")
     assert type(loaded) is type(model)
@@ -116,7 +116,7 @@ def test_save_load_identical(combo, tmp_path):
 
 def test_corrupt_weights_raise_checkpoint_error(combo, tmp_path):
     model = _build(*combo)
-    model.save(tmp_path / "run")
+    vaekit.save(model, tmp_path / "run")
     w = tmp_path / "run" / "model.safetensors"
     w.write_bytes(w.read_bytes()[: len(w.read_bytes()) // 2])
     with pytest.raises(CheckpointError, match="corrupt"):

@@ -11,7 +11,6 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..config import LIKELIHOODS, NETS
 
 __all__ = [
     "Net",
@@ -34,10 +33,12 @@ __all__ = [
     "BatchSizeOpt",
 ]
 
-#: Encoder/decoder family (the ``net`` field of ModelConfig).
-Net = Enum("Net", [(n, n) for n in NETS], type=str)
-#: Family of p(x|z) (the ``likelihood`` field of ModelConfig).
-Likelihood = Enum("Likelihood", [(n, n) for n in LIKELIHOODS], type=str)
+#: Encoder/decoder family (the ``net`` field of ModelConfig). A plain name: ModelConfig checks it against
+#: the one list of names, ``vaekit.registry.NETS``, and suggests the nearest (the CLI does not copy the list,
+#: and ``--help`` does not import the families).
+Net = str
+#: Family of p(x|z) (the ``likelihood`` field of ModelConfig), checked against ``vaekit.registry.LIKELIHOODS``.
+Likelihood = str
 #: Reduction of latent codes to 2-D for plots (``umap`` needs the ``vaekit[umap]`` extra).
 Reduction = Enum("Reduction", [(n, n) for n in ("pca", "tsne", "umap")], type=str)
 #: Split of a data source that has one.

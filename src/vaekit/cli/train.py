@@ -138,24 +138,24 @@ def train(
     model_options = {
         "conditioning": conditioning,
         "classifier_weight": classifier_weight,
-        "net": None if model is None else model.value,
+        "net": model,
         "latent_dim": latent_dim,
         "hidden_dims": _int_tuple(hidden_dims, "hidden_dims"),
-        "likelihood": None if likelihood is None else likelihood.value,
+        "likelihood": likelihood,
         "beta": beta,
         "free_bits": free_bits,
         "iwae_k": iwae_k,
     }
     train_options = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "kl_warmup": kl_warmup}
-    trained, dataset = train_run(
+    run, dataset = train_run(
         data, out, model_options=model_options, train_options=train_options, config_file=config,
         autoencoder=True if autoencoder else None, resume=resume, overwrite=overwrite, limit=limit,
         label_column=label_column, callbacks=_console.fit_callbacks(quiet, "training"),
         labels=labels, label_fraction=label_fraction, labelled_per_class=labelled_per_class, label_seed=label_seed,
         stack_on=stack_on,
     )
-    _console.print_table("Trained", training_summary(trained, dataset))
-    if getattr(trained, "has_classifier", False):
+    _console.print_table("Trained", training_summary(run, dataset))
+    if getattr(run.model, "has_classifier", False):
         _console.stdout().print(f"Next: vaekit classify {out} {data} -o predictions.csv   |   "
                                 f"vaekit sample {out} --label 0", markup=False)
     else:

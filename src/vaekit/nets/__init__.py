@@ -1,28 +1,109 @@
-"""Encoder and decoder networks. They return distribution parameters only; no loss lives here."""
+"""Encoder and decoder networks. They return distribution parameters only; no loss lives here.
+
+A net family is one registered :class:`NetFamily` (``@NETS.register("name")``): it says which example
+shapes it takes and builds the encoder, the decoder and the x-only trunk of a label-conditioned
+encoder. ``ModelConfig.net`` is validated against the registry, so a new family (e.g. a GRU over
+token sequences) is one class here and nothing else changes.
+"""
 
 from __future__ import annotations
+
+import dataclasses
+import math
 
 from torch import nn
 
 from ..config import ModelConfig
+from ..errors import ConfigError
+from ..registry import NETS
 from .conv import ConvDecoder, ConvEncoder
 from .mlp import MLP, MLPDecoder, MLPEncoder
 
-__all__ = ["build_encoder", "build_decoder", "MLP", "MLPEncoder", "MLPDecoder", "ConvEncoder", "ConvDecoder"]
+__all__ = ["NetFamily", "build_encoder", "build_decoder", "encoder_trunk", "MLP", "MLPEncoder", "MLPDecoder",
+           "ConvEncoder", "ConvDecoder"]
+
+
+class NetFamily:
+    """How one family of networks is built from a :class:`~vaekit.config.ModelConfig`."""
+
+    #: number of axes of one example this family reads (None: any)
+    example_ndim: int | None = None
+
+    def check_shape(self, config: ModelConfig) -> None:
+        """Refuse a ``data_shape`` this family cannot read."""
+        if self.example_ndim is not None and len(config.data_shape) != self.example_ndim:
+            raise ConfigError(self.shape_message(config))
+
+    def shape_message(self, config: ModelConfig) -> str:
+        return f"net={config.net!r} cannot read examples of shape {config.data_shape!r}."
+
+    def encoder(self, config: ModelConfig, out_dim: int) -> nn.Module:
+        """(batch, *data_shape) -> (batch, out_dim)."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def decoder(self, config: ModelConfig, n_params: int) -> nn.Module:
+        """(..., latent_dim) -> (..., n_params, *data_shape)."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def trunk(self, config: ModelConfig) -> tuple[nn.Module, int]:
+        """The x-only part of a label-conditioned encoder q(z|x,y) and its output width."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+
+@NETS.register("mlp")
+class MLPFamily(NetFamily):
+    """Fully connected nets over the flattened example (any shape)."""
+
+    def encoder(self, config, out_dim):
+        return MLPEncoder(config.data_shape, config.hidden_dims, out_dim, config.activation)
+
+    def decoder(self, config, n_params):
+        return MLPDecoder(config.latent_dim, config.hidden_dims, config.data_shape, n_params, config.activation)
+
+    def trunk(self, config):
+        # the layers of hidden_dims; the last hidden layer is the trunk's output
+        if not config.hidden_dims:
+            return nn.Flatten(), math.prod(config.data_shape)
+        inner = dataclasses.replace(config, hidden_dims=config.hidden_dims[:-1])
+        return self.encoder(inner, config.hidden_dims[-1]), config.hidden_dims[-1]
+
+
+@NETS.register("conv")
+class ConvFamily(NetFamily):
+    """Stride-2 conv stages (optionally residual) for images of shape (channels, height, width)."""
+
+    example_ndim = 3
+
+    def shape_message(self, config):
+        return (f"The 'net' parameter of VAE can be 'conv' only for image data of shape (channels, height, width); "
+                f"data_shape is {config.data_shape!r}. Use net='mlp'.")
+
+    def encoder(self, config, out_dim):
+        return ConvEncoder(config.data_shape, config.conv_channels, out_dim, config.residual_blocks, config.activation)
+
+    def decoder(self, config, n_params):
+        return ConvDecoder(config.latent_dim, config.conv_channels, config.data_shape, n_params,
+                           config.residual_blocks, config.activation)
+
+    def trunk(self, config):
+        # the conv stages and a 256-wide linear map
+        return self.encoder(config, 256), 256
+
+
+def _family(config: ModelConfig) -> NetFamily:
+    return NETS.get(config.net)()
 
 
 def build_encoder(config: ModelConfig, out_dim: int) -> nn.Module:
     """The encoder network named by ``config.net``: (batch, *data_shape) -> (batch, out_dim)."""
-    if config.net == "conv":
-        return ConvEncoder(config.data_shape, config.conv_channels, out_dim, config.residual_blocks, config.activation)
-    return MLPEncoder(config.data_shape, config.hidden_dims, out_dim, config.activation)
+    return _family(config).encoder(config, out_dim)
 
 
 def build_decoder(config: ModelConfig, n_params: int) -> nn.Module:
     """The decoder network named by ``config.net``: (..., latent_dim) -> (..., n_params, *data_shape)."""
-    if config.net == "conv":
-        return ConvDecoder(
-            config.latent_dim, config.conv_channels, config.data_shape, n_params, config.residual_blocks,
-            config.activation,
-        )
-    return MLPDecoder(config.latent_dim, config.hidden_dims, config.data_shape, n_params, config.activation)
+    return _family(config).decoder(config, n_params)
+
+
+def encoder_trunk(config: ModelConfig) -> tuple[nn.Module, int]:
+    """The x-only trunk of a label-conditioned encoder of family ``config.net`` and its output width."""
+    return _family(config).trunk(config)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from .. import io as vio
+from .. import rundir
 from ..data import Dataset
 from ..errors import DataError
 from ..report import Section, render_report, write_report
@@ -45,25 +46,18 @@ SECTION_TITLES = (
 
 
 def _is_vae(model) -> bool:
-    return getattr(model, "_posterior_params", 2) == 2
+    return bool(getattr(model, "has_density", False))
 
 
-def _config_doc(model) -> dict:
-    run = getattr(model, "run_dir", None)
-    if run is not None and (Path(run) / vio.CONFIG_FILE).is_file():
-        return vio.read_json(Path(run) / vio.CONFIG_FILE)
-    return vio.config_document(model, train_config=getattr(model, "train_config", None))
+def _config_doc(model, run) -> dict:
+    if run is not None and (Path(run) / rundir.CONFIG_FILE).is_file():
+        return vio.read_json(Path(run) / rundir.CONFIG_FILE)
+    return rundir.config_document(model)
 
 
-def _metrics_rows(model) -> list[dict] | None:
-    from ..training import read_metrics
-
-    history = getattr(model, "history", None)
-    if history is not None and len(history):
-        return list(history.rows)
-    run = getattr(model, "run_dir", None)
-    if run is not None and (Path(run) / vio.METRICS_FILE).is_file():
-        return read_metrics(Path(run) / vio.METRICS_FILE)
+def _metrics_rows(run) -> list[dict] | None:
+    if run is not None and (Path(run) / rundir.METRICS_FILE).is_file():
+        return rundir.read_metrics(Path(run) / rundir.METRICS_FILE)
     return None
 
 
@@ -74,8 +68,10 @@ def report_metrics(
     k: int = 100,
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
+    run: str | os.PathLike | None = None,
 ) -> tuple[dict, str]:
-    """Metrics for a report: the run's ``eval.json`` when ``vaekit eval`` wrote one, else computed now.
+    """Metrics for a report: the ``eval.json`` of the run directory ``run`` when ``vaekit eval`` wrote one,
+    else computed now.
 
     Returns
     -------
@@ -84,7 +80,6 @@ def report_metrics(
     note : str
         Where the numbers come from.
     """
-    run = getattr(model, "run_dir", None)
     saved = read_eval(run) if run is not None else None
     if saved is not None:
         return saved, f"From {Path(run) / 'eval.json'} (vaekit eval on '{saved.get('data', '?')}')."
@@ -107,13 +102,14 @@ def run_sections(
     seed: int = 0,
     prefix: str = "",
     n_samples: int = 64,
+    run: str | os.PathLike | None = None,
 ) -> list[Section]:
     """The sections of a run's report.
 
     Parameters
     ----------
     model : VAE or Autoencoder
-        Usually from :func:`vaekit.load` (its ``run_dir`` supplies ``config.json`` and ``metrics.csv``).
+        Usually from :func:`vaekit.load`.
     data : Dataset or None
         Held-out examples for reconstructions, interpolations and the latent plot (those sections
         say they need data when it is None).
@@ -123,6 +119,8 @@ def run_sections(
         Seed of the prior draws.
     prefix : str
         Put in front of every section title (the demo report holds two runs).
+    run : path or None
+        The run directory (its ``config.json`` and ``metrics.csv`` go into the report).
 
     Returns
     -------
@@ -130,15 +128,15 @@ def run_sections(
         Titled as :data:`SECTION_TITLES`.
     """
     name = type(model).__name__
-    doc = _config_doc(model)
-    rows = _metrics_rows(model)
+    doc = _config_doc(model, run)
+    rows = _metrics_rows(run)
     spec = model.data_spec
     t = lambda title: f"{prefix}{title}"  # noqa: E731
     sections: list[Section] = []
 
     summary = {
         "model": name,
-        "run directory": str(getattr(model, "run_dir", "") or "(not saved)"),
+        "run directory": str(run or "(not saved)"),
         "data": "" if spec is None else spec.name,
         "example shape": "x".join(map(str, model.data_shape)),
         "latent_dim": model.latent_dim,
@@ -250,8 +248,8 @@ def write_run_report(
     """
     model = load_run(run)
     eval_data = run_data(model, data, split="test", limit=limit)
-    metrics, note = report_metrics(model, eval_data, k=k, seed=seed, progress=progress)
-    sections = run_sections(model, eval_data, metrics=metrics, metrics_note=note, seed=seed)
+    metrics, note = report_metrics(model, eval_data, k=k, seed=seed, progress=progress, run=run)
+    sections = run_sections(model, eval_data, metrics=metrics, metrics_note=note, seed=seed, run=run)
     path = Path(run) / REPORT_FILE
     write_report(path, render_report(title=f"vaekit run: {Path(run).name}", sections=sections))
     return path
@@ -275,17 +273,17 @@ def comparison_sections(
     """
     if not runs:
         raise DataError("comparison_sections needs at least one (name, model, metrics) run.")
-    names = [n for n, _, _ in runs]
+    names = [n for n, *_ in runs]
     sections = [Section.image(
         f"{' vs '.join(names)}: decoding z ~ N(0, I)",
-        visualize.prior_comparison_figure([(n, m) for n, m, _ in runs], n=64, seed=seed),
+        visualize.prior_comparison_figure([(n, m) for n, m, *_ in runs], n=64, seed=seed),
         caption="The same 64 draws from the prior, decoded by each model. The VAE was trained to make "
                 "N(0, I) codes decode to data, so these are samples; the autoencoder was not.",
     )]
     endpoints = _endpoints(data, seed=seed)
     rows, labels = [], []
     for a, b, lab in endpoints:
-        for name, model, _ in runs:
+        for name, model, *_ in runs:
             rows.append(generate.interpolate(model, a, b, steps=10))
             labels.append(f"{name}: {lab}")
     sections.append(Section.image(
@@ -296,10 +294,10 @@ def comparison_sections(
                 "can do well near its training codes too, but not between arbitrary points of N(0, I) (above).",
     ))
     table = []
-    for name, model, metrics in runs:
+    for name, model, metrics, *where in runs:
         row = {"model": name}
         row.update(metric_rows(metrics or {}, model.latent_dim))
-        hist = _metrics_rows(model)
+        hist = _metrics_rows(where[0] if where else None)
         if hist:
             row["training time (s)"] = round(sum(r.get("seconds") or 0.0 for r in hist), 1)
         table.append(row)

@@ -17,6 +17,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from .. import io as vio
+from .. import rundir
 from .._validation import Interval, check_param, unknown_key_message
 from ..config import ModelConfig, TrainConfig
 from ..data import Dataset
@@ -44,7 +45,7 @@ _MODEL_FIELDS = tuple(f for f in ModelConfig.__dataclass_fields__)
 _TRAIN_FIELDS = tuple(f for f in TrainConfig.__dataclass_fields__)
 # Keys of a run's config.json besides the model/train sections, accepted so that a run's own
 # config.json can seed a new run (``vaekit train DATA --config runs/a/config.json``).
-_RUN_DOC_KEYS = ("format_version", "vaekit_version", "torch_version", "class_name", "data")
+_RUN_DOC_KEYS = ("format_version", "vaekit_version", "torch_version", "class_name", "data", "weights_sha256", "features")
 
 
 # ---------------------------------------------------------------------------------------------- data
@@ -141,7 +142,7 @@ def load_run(run: str | os.PathLike):
     CheckpointError
         ``run`` is not a run directory, or its files are corrupt.
     """
-    from ..io import load
+    from ..rundir import load
 
     return load(run)
 
@@ -149,8 +150,7 @@ def load_run(run: str | os.PathLike):
 def _source_of(model) -> str:
     spec = model.data_spec
     if spec is None or not spec.name:
-        run = getattr(model, "run_dir", "the run")
-        raise DataError(f"Run '{run}' does not record its data source; pass the data explicitly (--data DATA).")
+        raise DataError("This run does not record its data source; pass the data explicitly (--data DATA).")
     return spec.name
 
 
@@ -189,7 +189,7 @@ def evaluation_data(model, data: str | os.PathLike | None = None, *, limit: int 
     source = _source_of(model)
     if not _has_test_split(resolve_source(source)):
         raise DataError(
-            f"Run '{getattr(model, 'run_dir', '')}' was trained on '{source}', which has no test split; pass the "
+            f"The run was trained on '{source}', which has no test split; pass the "
             f"evaluation data with --data DATA (a file or folder preprocessed like the training data)."
         )
     return load_data(source, split="test", limit=limit, data_spec=model.data_spec)
@@ -345,7 +345,7 @@ def train_run(
         Passed to :func:`vaekit.fit` (progress bars).
     labels : path or None
         Label file replacing the data's labels (see
-        :func:`~vaekit.tasks.semisupervised.read_label_file`; -1 or empty = unlabelled).
+        :func:`~vaekit.data.labels.read_label_file`; -1 or empty = unlabelled).
     label_fraction, labelled_per_class : float or int or None
         Keep this fraction of the labels, or this many per class (seeded by ``label_seed``), and hide
         the rest: the semi-supervised setting (Kingma et al. 2014). Applied after ``limit``.
@@ -361,8 +361,8 @@ def train_run(
 
     Returns
     -------
-    model : VAE, Autoencoder or StackedVAE
-        Trained, holding its best weights; ``model.history`` has the per-epoch metrics.
+    run : Run
+        ``run.model`` trained, holding its best weights; ``run.history`` has the per-epoch metrics.
     data : Dataset
         The training data (with ``y`` -1 where a label is unknown).
     """
@@ -383,8 +383,8 @@ def train_run(
                 f"--resume continues the run in '{out}' with its saved model, so model options cannot change; "
                 f"drop {', '.join(given)} (training options such as --epochs may change)."
             )
-        doc = vio.read_config(out)
-        model = vio.build_from_config(doc, str(Path(out) / vio.CONFIG_FILE))
+        doc = rundir.read_config(out)
+        model, _ = rundir.build_from_config(doc, str(Path(out) / rundir.CONFIG_FILE))
         base = dict(doc.get("train") or {})
         train_cfg = TrainConfig.from_dict({**base, **file.train, **train_options}, where="the training options")
         if labels is None and label_fraction is None and labelled_per_class is None:
@@ -406,7 +406,8 @@ def train_run(
                 options["num_classes"] = semi.num_classes_of(data)
             model = cls.for_data(data, **options)
         train_cfg = TrainConfig.from_dict({**file.train, **train_options}, where="the training options")
-    fit(model, data, train_cfg, out=out, resume=resume, overwrite=overwrite, callbacks=list(callbacks), progress=False)
+    run = fit(model, data, train_cfg, out=out, resume=resume, overwrite=overwrite, callbacks=list(callbacks),
+              progress=False)
     if getattr(model, "conditional", False) or any(choice[k] is not None for k in ("labels", "label_fraction",
                                                                                   "labelled_per_class")):
         # the label file by absolute path, so that --resume finds it from any working directory
@@ -414,8 +415,7 @@ def train_run(
         semi.write_label_record(out, {**choice, "labels": where, "n_labelled": data.n_labelled, "n": len(data)})
     elif not resume:
         (Path(out) / semi.LABELS_RECORD).unlink(missing_ok=True)  # left by an overwritten run
-    model.run_dir = Path(out)
-    return model, data
+    return run, data
 
 
 def _check_label_options(conditioning: str, autoencoder: bool | None, choice: Mapping[str, Any], stack_on) -> None:
@@ -466,9 +466,9 @@ def _stacked(features, data: Dataset, stack_on, options: Mapping[str, Any]):
     return StackedVAE.on(features, **m2)
 
 
-def training_summary(model, data: Dataset) -> dict[str, Any]:
-    """What a finished training run did, for a short summary (labels -> values)."""
-    history = model.history
+def training_summary(run, data: Dataset) -> dict[str, Any]:
+    """What a finished training run (a :class:`~vaekit.rundir.Run`) did, for a short summary (labels -> values)."""
+    model, history = run.model, run.history
     last = history.rows[-1] if history.rows else {}
     best = next((r for r in history.rows if r["epoch"] == history.best_epoch), last)
     stopped = "" if history.stop_reason == "epochs" else f" (stopped: {history.stop_reason.replace('_', ' ')})"
@@ -477,7 +477,7 @@ def training_summary(model, data: Dataset) -> dict[str, Any]:
         "data": data.description or data.name,
     }
     if getattr(model, "conditional", False):
-        kind = "M1+M2" if type(model).__name__ == "StackedVAE" else model.config.conditioning.replace("_", "-")
+        kind = "M1+M2" if getattr(model, "features", None) is not None else model.config.conditioning.replace("_", "-")
         summary["conditioning"] = f"{kind}, {model.num_classes} classes"
     if data.y is not None and (getattr(model, "conditional", False) or data.n_labelled < len(data)):
         summary["labelled / unlabelled"] = f"{data.n_labelled:,} / {len(data) - data.n_labelled:,}"

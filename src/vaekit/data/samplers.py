@@ -1,0 +1,142 @@
+"""How training reads a Dataset: batches, the validation split, and batch transforms.
+
+The training loop asks the model what it needs (:class:`DataNeeds`) and takes batches from here; it
+never branches on the kind of model. A rank-aware sampler for ``torch.distributed`` goes here too: it
+is one more way of choosing the indices of :class:`TrainBatches`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import torch
+
+from ..errors import DataError
+from ._dataset import Dataset
+
+__all__ = ["Batch", "DataNeeds", "TrainBatches", "validation_split", "dynamic_binarization", "batches_of"]
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One batch: inputs and, for a label-conditioned model, labels (-1 = unknown).
+
+    Missing entries of ``x`` are NaN (the mask is ``~x.isnan()``), so they travel with the values.
+    """
+
+    x: torch.Tensor
+    y: torch.Tensor | None = None
+
+    def to(self, device) -> "Batch":
+        return Batch(self.x.to(device, non_blocking=True), None if self.y is None else self.y.to(device))
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+    @property
+    def model_kwargs(self) -> dict:
+        """Keyword arguments of ``model.objective`` carried by the batch (labels when present)."""
+        return {} if self.y is None else {"y": self.y}
+
+
+@dataclass(frozen=True)
+class DataNeeds:
+    """What a model needs from its training data (declared by the model, read by the loop).
+
+    Attributes
+    ----------
+    labels : {"none", "all", "some"}
+        Whether batches carry labels: not at all, for every example (a CVAE), or for some (semi-supervised).
+    keep_labelled : bool
+        Draw the validation split from unlabelled examples only (a few labels are never spent on it).
+    top_up_labelled : bool
+        Append labelled examples to every batch, cycled, so rare labels take part in every step.
+    """
+
+    labels: str = "none"
+    keep_labelled: bool = False
+    top_up_labelled: bool = False
+
+
+def validation_split(data: Dataset, fraction: float, seed: int, keep_labelled: bool = False) -> tuple[Dataset, Dataset]:
+    """The seeded validation split; with ``keep_labelled`` the held-out part is drawn from unlabelled
+    examples only."""
+    if not keep_labelled or data.y is None or data.n_labelled == len(data):
+        return data.split(fraction, seed=seed)
+    unl = torch.nonzero(data.y < 0)[:, 0]
+    n_out = int(round(fraction * len(unl)))
+    if n_out == 0:
+        raise DataError(f"Cannot hold out {fraction:.0%} of the {len(unl)} unlabelled examples of '{data.name}'.")
+    perm = unl[torch.randperm(len(unl), generator=torch.Generator().manual_seed(seed))]
+    held = perm[:n_out].sort().values
+    rest = torch.ones(len(data), dtype=torch.bool)
+    rest[held] = False
+    return data.subset(torch.nonzero(rest)[:, 0]), data.subset(held)
+
+
+class TrainBatches:
+    """One epoch of shuffled :class:`Batch` es per iteration, drawn with ``generator``.
+
+    With ``needs.top_up_labelled`` (semi-supervised data, mostly unlabelled), every batch of
+    ``batch_size`` shuffled examples gets up to ``batch_size`` labelled examples appended, cycled in
+    reshuffled order, as in Kingma et al. 2014's implementation.
+    """
+
+    def __init__(self, data: Dataset, batch_size: int, generator: torch.Generator, needs: DataNeeds = DataNeeds()):
+        self.data, self.batch_size, self.generator, self.needs = data, batch_size, generator, needs
+        labels = needs.labels != "none"
+        semi = labels and needs.top_up_labelled and data.n_labelled < len(data)
+        self._labelled = torch.nonzero(data.y >= 0)[:, 0] if semi else None
+        self._queue: list[torch.Tensor] = []
+
+    def __len__(self) -> int:
+        return -(-len(self.data) // self.batch_size)
+
+    def __iter__(self) -> Iterator[Batch]:
+        if self.needs.labels == "none":
+            for xb in self.data.batches(self.batch_size, shuffle=True, generator=self.generator):
+                yield Batch(xb)
+            return
+        per_batch = 0 if self._labelled is None else min(len(self._labelled), self.batch_size)
+        for xb, yb in self.data.batches(self.batch_size, shuffle=True, generator=self.generator, labels=True):
+            if per_batch:
+                take = self._take(per_batch)
+                xb = torch.cat([xb, self.data.get(take)])
+                yb = torch.cat([yb, self.data.y[take]])
+            yield Batch(xb, yb)
+
+    def _take(self, n: int) -> torch.Tensor:
+        while sum(len(q) for q in self._queue) < n:
+            self._queue.append(self._labelled[torch.randperm(len(self._labelled), generator=self.generator)])
+        flat = torch.cat(self._queue)
+        take, rest = flat[:n], flat[n:]
+        self._queue = [rest] if len(rest) else []
+        return take
+
+
+def batches_of(data: Dataset, batch_size: int, needs: DataNeeds = DataNeeds()) -> Iterator[Batch]:
+    """Batches of ``data`` in order (evaluation), with labels when the model needs them."""
+    if needs.labels == "none":
+        for xb in data.batches(batch_size):
+            yield Batch(xb)
+    else:
+        for xb, yb in data.batches(batch_size, labels=True):
+            yield Batch(xb, yb)
+
+
+def dynamic_binarization(generator: torch.Generator) -> Callable[[Batch], Batch]:
+    """A batch transform redrawing x ~ Bernoulli(x) (Salakhutdinov & Murray 2008) with ``generator``."""
+
+    def transform(batch: Batch) -> Batch:
+        return Batch(torch.bernoulli(batch.x, generator=generator), batch.y)
+
+    return transform
+
+
+def check_unit_interval(data: Dataset, what: str) -> None:
+    """Refuse values outside [0, 1] for a transform that reads them as probabilities."""
+    if data.in_memory and len(data):
+        lo, hi = float(data.x.min()), float(data.x.max())
+        if lo < 0 or hi > 1:
+            raise DataError(f"{what} needs values in [0, 1]; dataset '{data.name}' spans [{lo:.3g}, {hi:.3g}].")
