@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from pathlib import Path
 
@@ -236,3 +237,284 @@ def test_the_codec_reads_capabilities_not_names():
         src = inspect.getsource(module)
         assert "__name__ ==" not in src and "__name__ !=" not in src and "_LIKELIHOOD_LEVELS" not in src
         assert "_posterior_params" not in src and "config.likelihood ==" not in src
+
+
+# ================================================================================================ the server
+def _png_bytes(w: int, h: int) -> bytes:
+    """A PNG whose header says w x h pixels (a decompression bomb when large): a 1x1 image, IHDR rewritten."""
+    import io
+    import struct
+    import zlib
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("L", (1, 1)).save(buf, format="PNG")
+    raw = bytearray(buf.getvalue())
+    at = raw.index(b"IHDR")
+    raw[at + 4:at + 12] = struct.pack(">II", w, h)
+    raw[at + 17:at + 21] = struct.pack(">I", zlib.crc32(bytes(raw[at:at + 17])) & 0xFFFFFFFF)
+    return bytes(raw)
+
+
+def _serve_client(model, **kw):
+    pytest.importorskip("fastapi")
+    pytest.importorskip("httpx")
+    from fastapi.testclient import TestClient
+
+    from vaekit.serve import create_app
+
+    return TestClient(create_app(model, max_points=0, **kw))
+
+
+@pytest.fixture(scope="module")
+def table_model():
+    from vaekit.data import make_table
+
+    frame = make_table(60, seed=0).drop(columns="label")
+    data = vaekit.datasets.from_array(frame)
+    model = vaekit.VAE.for_data(data, latent_dim=2, hidden_dims=(8,))
+    model.initialize(0)
+    return frame, model
+
+
+@pytest.fixture(scope="module")
+def vector_model():
+    data = vaekit.datasets.from_array(np.random.default_rng(0).normal(size=(40, 5)).astype(np.float32))
+    model = vaekit.VAE.for_data(data, latent_dim=2, hidden_dims=(8,))
+    model.initialize(0)
+    return model
+
+
+def _number_column(frame) -> str:
+    return next(c for c in frame.columns if frame[c].dtype.kind == "f")
+
+
+@pytest.mark.parametrize("path", ["/score", "/encode", "/reconstruct"])
+@pytest.mark.parametrize("value", [1e20, 1e300, -1e38])
+def test_huge_table_values_never_look_normal(table_model, path, value):
+    """A value far outside the data is refused (422 with the reason) or scored as far more anomalous than a
+    normal row; never a 'normal' score, never codes of 0 (the old answer, from NaN turned into 0)."""
+    frame, model = table_model
+    client = _serve_client(model)
+    row = frame.iloc[0].to_dict()
+    assert client.post(path, json={"records": [row]}).status_code == 200
+    bad = dict(row, **{_number_column(frame): value})
+    r = client.post(path, json={"records": [row, bad]})
+    if r.status_code == 422:
+        msg = json.dumps(r.json()["detail"])
+        assert "not finite" in msg and "example 1" in msg, msg
+        return
+    assert r.status_code == 200 and value != 1e300, r.json()  # beyond float32 (1e300) is always refused
+    out = r.json()
+    if path == "/score":
+        assert np.isfinite(out["scores"]).all() and out["scores"][1] > 1e3 * abs(out["scores"][0]), out["scores"]
+    else:
+        z = np.asarray(out["z"] if path == "/reconstruct" else out["mean"])
+        assert np.isfinite(z).all() and np.abs(z[1]).max() > 1e3 * np.abs(z[0]).max(), z
+
+
+@pytest.mark.parametrize("path", ["/score", "/encode", "/reconstruct"])
+def test_non_finite_arrays_and_overflowing_models_are_refused(vector_model, path):
+    import copy
+
+    client = _serve_client(vector_model)
+    for text in ('{"arrays": [[0, 0, 0, 0, 0], [NaN, 0, 0, 0, 0]]}', '{"arrays": [[0, 0, 0, 0, 0], [Infinity, 0, 0, 0, 0]]}',
+                 '{"arrays": [[0, 0, 0, 0, 0], [1e300, 0, 0, 0, 0]]}'):
+        r = client.post(path, content=text, headers={"content-type": "application/json"})
+        assert r.status_code == 422, (text, r.json())
+        assert re.search("not finite|NaN or infinite", json.dumps(r.json()["detail"])), r.json()
+    assert client.post(path, json={"arrays": [[0.1, 0, 0, 0, 0]]}).status_code == 200
+    # Finite inputs on which the network overflows: the result cannot be computed, so it is refused.
+    loud = copy.deepcopy(vector_model)
+    with torch.no_grad():
+        for p in loud.parameters():
+            p.mul_(1e3)
+    client = _serve_client(loud)
+    assert client.post(path, json={"arrays": [[0.1, 0, 0, 0, 0]]}).status_code == 200
+    r = client.post(path, json={"arrays": [[0.1, 0, 0, 0, 0], [3e37] * 5]})
+    assert r.status_code == 422, r.json()
+    msg = json.dumps(r.json()["detail"])
+    assert "example 1: the" in msg and "not finite" in msg, msg
+
+
+def test_score_work_per_request_is_bounded(vector_model):
+    """k importance samples times the batch size is bounded, not just the body (issue 16 item 5)."""
+    client = _serve_client(vector_model, max_batch=256)
+    rows = [[0.0] * 5] * 256
+    r = client.post("/score", json={"arrays": rows, "method": "iwae", "k": 5000})
+    assert r.status_code == 413 and "k" in r.json()["detail"] and "1,280,000" in r.json()["detail"], r.json()
+    assert client.post("/score", json={"arrays": rows[:2], "method": "iwae", "k": 50}).status_code == 200
+    r = client.post("/score", json={"arrays": rows, "method": "elbo", "n_samples": 1000})
+    assert r.status_code == 413
+    assert client.get("/info").json()["limits"]["max_work"] > 0
+
+
+def test_score_runs_in_slices_so_other_requests_get_the_lock(vector_model):
+    """A large allowed request runs in slices of bounded work, each under the lock on its own."""
+    from vaekit.serve import LikelihoodScorer
+
+    calls = []
+
+    class Spy(LikelihoodScorer):
+        def score(self, x, request):
+            calls.append(len(x))
+            return super().score(x, request)
+
+    client = _serve_client(vector_model, max_batch=64, scorer=Spy(vector_model), max_work=64 * 100)
+    rows = np.random.default_rng(1).normal(size=(64, 5)).round(3).tolist()
+    r = client.post("/score", json={"arrays": rows, "method": "iwae", "k": 100})
+    assert r.status_code == 200 and len(r.json()["scores"]) == 64
+    assert len(calls) > 1 and max(calls) * 100 <= 2048, calls
+
+
+@pytest.mark.parametrize("size", [(20000, 20000), (12000, 12000)])
+def test_decompression_bomb_png_is_4xx_on_every_image_endpoint(size):
+    import base64
+
+    spec = DataSpec(kind="image", shape=SHAPE, levels=256, image_mode="L", name="tiny")
+    model = vaekit.VAE(ModelConfig(data_shape=SHAPE, latent_dim=2, hidden_dims=(8,)), data_spec=spec)
+    model.initialize(0)
+    client = _serve_client(model)
+    bomb = _png_bytes(*size)
+    text = base64.b64encode(bomb).decode()
+    # Pillow refuses the largest headers itself (DecompressionBombError, naming the pixel count); the server
+    # refuses the others by their size, before decoding.
+    said = f"{size[0] * size[1]} pixels" if size[0] * size[1] > 2 * 89_478_485 else f"{size[0]}x{size[1]}"
+    for path in ("/encode", "/reconstruct", "/score"):
+        r = client.post(path, json={"images": [text]})
+        assert r.status_code == 413 and said in r.json()["detail"], r.json()
+    for path in ("/encode/upload", "/score/upload", "/reconstruct/upload"):
+        r = client.post(path, files=[("files", ("bomb.png", bomb, "image/png"))])
+        assert r.status_code == 413 and said in r.json()["detail"], r.json()
+    assert client.get("/info").status_code == 200
+
+
+@pytest.fixture
+def live_server(vector_model):
+    """The app on a real uvicorn server on 127.0.0.1 (a free port) in a thread: (base_url, port)."""
+    pytest.importorskip("fastapi")
+    uvicorn = pytest.importorskip("uvicorn")
+    import socket
+    import threading
+
+    from vaekit.serve import create_app
+
+    app = create_app(vector_model, max_points=0, max_body_bytes=64 * 1024, body_timeout=3.0)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical", lifespan="off",
+                                           timeout_keep_alive=0.5))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert server.started, "uvicorn did not start"
+    yield f"http://127.0.0.1:{port}", port
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def _raw_response(port: int, request: bytes, wait: float) -> bytes:
+    """Send ``request`` on a raw socket and read what comes back within ``wait`` seconds."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=wait) as sock:
+        sock.sendall(request)
+        got = b""
+        end = time.monotonic() + wait
+        while time.monotonic() < end:
+            try:
+                chunk = sock.recv(65536)
+            except socket.timeout:
+                break
+            if not chunk:
+                break
+            got += chunk
+        return got
+
+
+def test_a_content_length_larger_than_the_body_does_not_hold_the_connection(live_server):
+    _, port = live_server
+    head = (b"POST /encode HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 1000\r\n\r\n")
+    t0 = time.monotonic()
+    got = _raw_response(port, head + b'{"arrays": [[0', wait=8)  # the server closes after answering
+    assert got.startswith(b"HTTP/1.1 408"), got[:200]
+    assert b"did not arrive within 3 s" in got and time.monotonic() - t0 < 6
+
+
+def _post_all_then_read(port: int, path: str, body: bytes, *, chunked: bool, content_type: str,
+                        seconds: float = 0.0) -> bytes:
+    """What a plain client does (urllib3, curl without Expect): send the whole request, then read the answer."""
+    import socket
+
+    head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
+    if chunked:
+        head += "Transfer-Encoding: chunked\r\n\r\n"
+        step = 1 << 16
+        payload = b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + step]), body[i:i + step])
+                           for i in range(0, len(body), step)) + b"0\r\n\r\n"
+    else:
+        head += f"Content-Length: {len(body)}\r\n\r\n"
+        payload = body
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
+        sock.sendall(head.encode())
+        pieces = 4 if seconds else 1
+        step = -(-len(payload) // pieces)
+        for i in range(0, len(payload), step):  # the old server closed mid-upload: a reset here or below
+            sock.sendall(payload[i:i + step])
+            time.sleep(seconds / pieces)
+        got = b""
+        while b"\r\n\r\n" not in got or len(got.partition(b"\r\n\r\n")[2]) < _content_length(got):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+        return got
+
+
+def _content_length(raw: bytes) -> int:
+    m = re.search(rb"content-length: (\d+)", raw, re.I)
+    return int(m.group(1)) if m else 0
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_an_oversized_post_gets_a_413_the_client_receives(live_server, chunked):
+    import httpx
+
+    base, port = live_server
+    body = b'{"arrays": [' + b"[0, 0, 0, 0, 0], " * (20 * 2**20 // 17) + b"[0, 0, 0, 0, 0]]}"  # ~20 MiB
+    for path, ctype in (("/encode", "application/json"), ("/score", "application/json"),
+                        ("/score/upload", "multipart/form-data; boundary=x"), ("/decode", "text/plain")):
+        got = _post_all_then_read(port, path, body, chunked=chunked, content_type=ctype)
+        assert got.startswith(b"HTTP/1.1 413"), got[:300]
+        assert b"exceeds the limit of 65,536 bytes" in got
+    with httpx.Client(timeout=20) as client:
+        assert client.post(base + "/encode", json={"arrays": [[0.1, 0, 0, 0, 0]]}).status_code == 200
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_a_slow_oversized_upload_still_receives_its_413(live_server, chunked):
+    """A client still uploading when the server has answered used to be cut off (keep-alive timer)."""
+    _, port = live_server
+    body = b'{"arrays": [' + b"[0, 0, 0, 0, 0], " * 30_000 + b"[0, 0, 0, 0, 0]]}"  # ~500 KiB, over 64 KiB
+    got = _post_all_then_read(port, "/encode", body, chunked=chunked, content_type="application/json", seconds=2.4)
+    assert got.startswith(b"HTTP/1.1 413"), got[:300]
+
+
+@pytest.mark.parametrize("size", [(20000, 20000), (12000, 12000)])
+def test_huge_image_files_are_refused_before_decoding_by_cli_commands(tmp_path, binary_run, size):
+    """A 144-Mpx (or bomb) PNG header: one clear line naming the file and its size, nothing decoded."""
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    (folder / "big.png").write_bytes(_png_bytes(*size))
+    said = r"big\.png.*(12000x12000|too large)"
+    fails("reconstruct", binary_run, folder, "-o", tmp_path / "r.png", match=said)
+    fails("embed", binary_run, folder, "-o", tmp_path / "e.npy", match=said)
+    fails("denoise", binary_run, folder / "big.png", "-o", tmp_path / "d.png", match=said)
+    fails("compress", binary_run, folder, "-o", tmp_path / "c.vkz", match=said)
+    with pytest.raises(DataError, match=said):
+        vaekit.datasets.load(str(folder))

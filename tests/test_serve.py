@@ -106,7 +106,8 @@ def test_info_describes_model_data_metrics_and_limits(client, model):
     assert info["data"]["kind"] == "image" and info["data"]["shape"] == [1, 8, 8]
     assert info["data"]["label_names"] == [str(i) for i in range(10)]
     assert info["metrics"]["last_epoch"]["epoch"] == 3  # the last row of the run's metrics.csv
-    assert info["limits"] == {"max_batch": 32, "max_body_bytes": 256 * 1024, "max_image_pixels": 2048 * 2048}
+    assert info["limits"] == {"max_batch": 32, "max_body_bytes": 256 * 1024, "max_image_pixels": 2048 * 2048,
+                              "max_work": 25600, "body_timeout": 30.0}
     assert info["score"]["higher_is"] == "more anomalous"
     assert info["default_output"] == "png"
 
@@ -135,6 +136,20 @@ def test_page_and_static_files_are_served_and_offline(client):
     assert client.get("/docs").status_code == 200
     schema = client.get("/openapi.json").json()
     assert {"/info", "/sample", "/encode", "/decode", "/reconstruct", "/interpolate", "/score"} <= set(schema["paths"])
+
+
+def test_api_docs_load_their_scripts_from_this_server(client):
+    """/docs and /redoc work offline: Swagger UI's and ReDoc's files come from this server, not a CDN."""
+    pytest.importorskip("fastapi_offline", reason="the serve extra ships Swagger UI's files in fastapi-offline")
+    for page in ("/docs", "/redoc"):
+        html = client.get(page)
+        assert html.status_code == 200 and html.headers["content-type"].startswith("text/html")
+        urls = re.findall(r"""(?:src|href)=["']([^"']+)["']""", html.text) + re.findall(r"url: ?'([^']+)'", html.text)
+        assert urls and not [u for u in urls if re.match(r"(https?:)?//", u)], urls
+        for url in urls:
+            r = client.get(url)
+            assert r.status_code == 200 and len(r.content) > 100, url
+    assert "SwaggerUIBundle" in client.get("/docs-static/swagger-ui-bundle.js").text
 
 
 # ----------------------------------------------------------------------------------------- verbs

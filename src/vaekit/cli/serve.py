@@ -40,6 +40,13 @@ def serve(
     ] = None,
     max_batch: Annotated[int, typer.Option(min=1, help="Most examples, samples or steps per request (more: 413).")] = 256,
     max_body_mb: Annotated[float, typer.Option(min=0.001, help="Largest request body in MiB (more: 413).")] = 4.0,
+    max_work: Annotated[
+        int, typer.Option(min=1, help="Most likelihood evaluations per /score request: examples x k (iwae) or x "
+                                      "n_samples (elbo); more: 413.")
+    ] = 25600,
+    body_timeout: Annotated[
+        float, typer.Option(min=0.1, help="Seconds a request body may take to arrive (slower: 408, connection closed).")
+    ] = 30.0,
     max_points: Annotated[int, typer.Option(min=0, help="Dots on the latent canvas (a seeded subset of the data).")] = 2000,
     cors_origin: Annotated[
         Optional[List[str]],
@@ -61,7 +68,8 @@ def serve(
         _console.set_threads(threads)
         _console.seed_everything(seed)
         app = create_app(run, data=data, max_batch=max_batch, max_body_bytes=int(max_body_mb * 2**20),
-                         max_points=max_points, cors_origins=tuple(cors_origin or ()), seed=seed)
+                         max_work=max_work, body_timeout=body_timeout, max_points=max_points,
+                         cors_origins=tuple(cors_origin or ()), seed=seed)
     model = app.state.model
     _console.print_table(
         f"Serving {run}",
@@ -69,7 +77,7 @@ def serve(
             "model": f"{type(model).__name__} (latent_dim {model.latent_dim}, {model.config.likelihood})",
             "explorer": f"http://{_url_host(host)}:{port}/",
             "API docs": f"http://{_url_host(host)}:{port}/docs",
-            "limits": f"{max_batch} examples, {max_body_mb:g} MiB per request",
+            "limits": f"{max_batch} examples, {max_body_mb:g} MiB, {max_work:,} likelihood evaluations per request",
             "CORS": ", ".join(cor for cor in cors_origin) if cors_origin else "off",
         },
     )

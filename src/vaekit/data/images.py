@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -14,12 +15,40 @@ from ..errors import DataError
 from ._common import encode_labels, make_dataset
 from ._dataset import Dataset
 
-__all__ = ["IMAGE_SUFFIXES", "load_image_folder", "pil_to_array"]
+__all__ = ["IMAGE_SUFFIXES", "MAX_IMAGE_PIXELS", "load_image_folder", "open_image", "pil_to_array"]
 
 logger = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 _GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
+#: Largest image (width x height) decoded from a file (64 Mpx). A few kilobytes of PNG can declare gigapixels;
+#: the size is read from the header and checked before any pixel is decoded.
+MAX_IMAGE_PIXELS = 1 << 26
+
+
+@contextlib.contextmanager
+def open_image(path: Path | str, max_pixels: int | None = None):
+    """``PIL.Image.open(path)``, refusing images above ``max_pixels`` (default :data:`MAX_IMAGE_PIXELS`).
+
+    Raises
+    ------
+    DataError
+        Naming the file and its size, before decoding (decompression bombs included).
+    """
+    from PIL import Image
+
+    limit = MAX_IMAGE_PIXELS if max_pixels is None else max_pixels
+    try:
+        im = Image.open(path)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:  # the warning, when made an error
+        raise DataError(f"Image file '{path}' is too large to decode safely ({e}); vaekit reads images of at most "
+                        f"{limit:,} pixels.") from e
+    with im:
+        w, h = im.size
+        if w * h > limit:
+            raise DataError(f"Image file '{path}' is {w}x{h} pixels ({w * h / 1e6:,.0f} Mpx); vaekit reads images of "
+                            f"at most {limit:,} pixels ({limit / 2**20:g} Mpx). Shrink it first.")
+        yield im
 
 
 def _images_in(folder: Path) -> list[Path]:
@@ -56,8 +85,6 @@ def load_image_folder(
     Size defaults to the most common one in the folder (others are resized, with a warning); mode to
     "L" when every image is grayscale, else "RGB". ``ids`` are the paths relative to ``folder``.
     """
-    from PIL import Image
-
     files: list[Path] = _images_in(folder)
     classes: list[str] = []
     labelled: list[tuple[Path, str]] = []
@@ -83,9 +110,11 @@ def load_image_folder(
     sizes, gray = [], True
     for p in files:
         try:
-            with Image.open(p) as im:
+            with open_image(p) as im:
                 sizes.append(im.size)
                 gray = gray and im.mode in _GRAY_MODES
+        except DataError:
+            raise
         except Exception as e:  # Pillow raises many types (UnidentifiedImageError, OSError, SyntaxError, ...)
             raise _read_error(p, e) from e
     if data_spec is not None and data_spec.kind == "image":
@@ -108,8 +137,10 @@ def load_image_folder(
     out = np.empty((len(files), hw[0], hw[1], 1 if mode == "L" else 3), dtype=np.uint8)
     for i, p in enumerate(files):
         try:
-            with Image.open(p) as im:
+            with open_image(p) as im:
                 out[i] = pil_to_array(im, mode, hw)
+        except DataError:
+            raise
         except Exception as e:
             raise _read_error(p, e) from e
     x = out.transpose(0, 3, 1, 2).astype(np.float32) / np.float32(255)

@@ -16,11 +16,16 @@ Routes (OpenAPI docs at ``/docs``):
 ========================  ============================================================================
 
 Safety: the model is loaded once; inference runs under :func:`torch.inference_mode`; request bodies
-above ``max_body_bytes`` and batches above ``max_batch`` get a 413 with a message; bad input gets a 422
-naming the field and the expected shape; requests never name files on the server; CORS is off unless
-``cors_origins`` is given.
+above ``max_body_bytes``, batches above ``max_batch``, ``/score`` requests above ``max_work`` likelihood
+evaluations and images above ``max_image_pixels`` (checked from the header, before decoding) get a 413
+with a message that the client receives (an oversized body is read and discarded first); a body that
+does not arrive within ``body_timeout`` gets a 408; bad input gets a 422 naming the field and the
+expected shape, and so do inputs whose results are not finite (a score that cannot be computed is
+refused, never reported as 0); requests never name files on the server; CORS is off unless
+``cors_origins`` is given. ``/docs`` serves Swagger UI's files from this machine (``fastapi-offline``).
 """
 
+import asyncio
 import base64
 import binascii
 import csv
@@ -38,6 +43,7 @@ import torch
 try:
     from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
     from fastapi.exceptions import RequestValidationError
+    from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
     from fastapi.responses import FileResponse, JSONResponse
     from fastapi.staticfiles import StaticFiles
 except ImportError as e:  # pragma: no cover - exercised only without the extra installed
@@ -66,6 +72,9 @@ logger = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 #: Image formats accepted from requests (decoded with Pillow).
 IMAGE_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP")
+#: Likelihood evaluations (examples x samples) per slice of a /score request; each slice holds the model
+#: lock on its own, so a large request never keeps other requests waiting for long.
+SLICE_WORK = 2048
 
 
 # ================================================================================================ scoring
@@ -106,7 +115,7 @@ class LikelihoodScorer:
 
     def __init__(self, model):
         self.model = model
-        self.has_likelihood = getattr(model, "_posterior_params", 2) == 2
+        self.has_likelihood = bool(getattr(model, "has_density", True))
 
     def describe(self) -> dict:
         if not self.has_likelihood:
@@ -145,17 +154,34 @@ def _invalid(loc: Sequence[Any], msg: str) -> RequestValidationError:
     return RequestValidationError([{"type": "value_error", "loc": ("body", *loc), "msg": msg, "input": None}])
 
 
-class _BodyLimit:
-    """ASGI middleware: 413 for bodies above ``limit`` bytes, by Content-Length or by counting a streamed body."""
+class _BodyTimeout(HTTPException):
+    def __init__(self, seconds: float):
+        super().__init__(408, f"The request body did not arrive within {seconds:g} s (a Content-Length larger than "
+                              f"the body sent?); the server stops waiting.", headers={"Connection": "close"})
 
-    def __init__(self, app, limit: int):
-        self.app, self.limit = app, limit
+
+class _BodyLimit:
+    """ASGI middleware: bounded request bodies, in size and in time.
+
+    * A body above ``limit`` bytes (by Content-Length, or counted as it streams in) gets a 413. The rest
+      of the body is read and discarded first (up to ``drain`` bytes), so that a client that sends the
+      whole body before reading receives the 413 instead of a connection reset.
+    * A body that is not complete ``timeout`` seconds after the request started (a Content-Length
+      larger than what is sent, or a client trickling bytes) gets a 408 and the connection is closed.
+    """
+
+    def __init__(self, app, limit: int, timeout: float, drain: int | None = None):
+        self.app, self.limit, self.timeout = app, limit, timeout
+        self.drain = drain if drain is not None else max(64 * 2**20, 16 * limit)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope.get("headers") or []).get(b"content-length")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
         if declared is not None:
             try:
                 size = int(declared)
@@ -165,35 +191,97 @@ class _BodyLimit:
                 await JSONResponse({"detail": "Invalid Content-Length header."}, status_code=400)(scope, receive, send)
                 return
             if size > self.limit:
+                # A client that waits for "100 Continue" has sent nothing yet: answer at once. Others are
+                # sending: read what they send (up to the drain limit) so that they can read the answer.
+                if b"100-continue" not in headers.get(b"expect", b"").lower() and size <= self.drain:
+                    await self._discard(receive, deadline, loop)
                 await self._reject(scope, receive, send, size)
                 return
         seen = 0
-        started = False
+        body_done = False
 
-        async def counted_receive():
-            nonlocal seen
-            message = await receive()
+        async def guarded_receive():
+            nonlocal seen, body_done
+            if body_done:  # after the body: disconnect listeners wait as long as they like
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), timeout=max(deadline - loop.time(), 0.0))
+            except asyncio.TimeoutError:
+                raise _BodyTimeout(self.timeout) from None
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
+                body_done = not message.get("more_body", False)
                 if seen > self.limit:
+                    if not body_done:
+                        body_done = await self._discard(receive, deadline, loop, seen)
                     raise _BodyTooLarge(self.limit)
+            else:
+                body_done = True
             return message
+
+        started = False
 
         async def tracked_send(message):
             nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
+            started = started or message["type"] == "http.response.start"
             await send(message)
 
         try:
-            await self.app(scope, counted_receive, tracked_send)
-        except _BodyTooLarge:
-            if not started:
-                await self._reject(scope, receive, send, None)
+            await self.app(scope, guarded_receive, tracked_send)
+        except (_BodyTooLarge, _BodyTimeout) as e:  # raised where no exception handler turned it into a response
+            if started:
+                raise
+            await JSONResponse({"detail": e.detail}, status_code=e.status_code, headers=e.headers)(scope, receive, send)
+
+    async def _discard(self, receive, deadline: float, loop, seen: int = 0) -> bool:
+        """Read and drop the rest of the body (bounded in bytes and time); True when it was all read."""
+        while seen <= self.drain:
+            try:
+                message = await asyncio.wait_for(receive(), timeout=max(deadline - loop.time(), 0.0))
+            except asyncio.TimeoutError:
+                return False
+            if message["type"] != "http.request":
+                return False
+            seen += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                return True
+        return False
 
     async def _reject(self, scope, receive, send, size):
         error = _BodyTooLarge(self.limit, size)
         await JSONResponse({"detail": error.detail}, status_code=413)(scope, receive, send)
+
+
+def _docs_assets() -> Path | None:
+    """The folder with Swagger UI's and ReDoc's files, from the ``fastapi-offline`` package (None without it).
+
+    Found without importing the package; FastAPI's own ``get_swagger_ui_html`` renders the page with them.
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("fastapi_offline")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(list(spec.submodule_search_locations)[0]) / "static"
+    need = ("swagger-ui-bundle.js", "swagger-ui.css", "redoc.standalone.js")
+    return folder if all((folder / f).is_file() for f in need) else None
+
+
+def _finite_rows(t: torch.Tensor) -> torch.Tensor:
+    """(n,) True where every value of the example is finite."""
+    return torch.isfinite(t.detach().reshape(len(t), -1)).all(1) if t.numel() else torch.ones(len(t), dtype=torch.bool)
+
+
+def _refuse_non_finite(values: dict, loc: tuple = ()) -> None:
+    """422 unless every example's results are finite: a score or code that cannot be computed is never 'normal'."""
+    for what, t in values.items():
+        ok = _finite_rows(torch.as_tensor(t))
+        if not bool(ok.all()):
+            bad = torch.nonzero(~ok).reshape(-1).tolist()
+            rows = ", ".join(map(str, bad[:10])) + (", ..." if len(bad) > 10 else "")
+            raise _invalid(loc, f"example{'s' if len(bad) > 1 else ''} {rows}: the {what} is not finite (the model "
+                                f"overflowed on values far outside the range it was trained on); it cannot be "
+                                f"computed, so it is refused rather than reported.")
 
 
 # ================================================================================================ the service
@@ -247,11 +335,20 @@ class _Service:
 
     def _apply(self, convert: Callable[[], torch.Tensor], loc: tuple, n: int) -> torch.Tensor:
         try:
-            x = convert()
+            with np.errstate(over="ignore", invalid="ignore"):  # values beyond float32 become inf: refused below
+                x = convert()
         except (VaekitError, ValueError, TypeError, KeyError) as e:
             raise _invalid(loc, f"{e} Expected {self.expected_input()}.") from e
         if len(x) != n or tuple(x.shape[1:]) != tuple(self.model.data_shape):  # pragma: no cover - apply_spec's contract
             raise _invalid(loc, f"got {n} examples of shape {tuple(x.shape[1:])}; expected {self.expected_input()}.")
+        # NaN is a missing value for a model trained with missing="ignore"; infinity never is.
+        allows_nan = getattr(self.model.config, "missing", "none") == "ignore"
+        bad = torch.isinf(x) if allows_nan else ~torch.isfinite(x)
+        if bool(bad.any()):
+            rows = torch.nonzero(bad.reshape(len(x), -1).any(1)).reshape(-1).tolist()
+            raise _invalid(loc, f"example{'s' if len(rows) > 1 else ''} {', '.join(map(str, rows[:10]))}: values are "
+                                f"not finite after preprocessing (NaN, infinity, or beyond float32's range of "
+                                f"3.4e38); expected {self.expected_input()}.")
         return x
 
     def expected_input(self) -> str:
@@ -308,6 +405,9 @@ class _Service:
                                 f"{self.kind} data. Send {self.expected_input()}.")
         try:
             im = Image.open(io.BytesIO(raw))
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:  # the warning, when made an error
+            raise HTTPException(413, f"Image at {'.'.join(map(str, loc))} is too large to decode ({e}); this server "
+                                     f"takes at most {self.max_image_pixels:,} pixels per image.") from e
         except (UnidentifiedImageError, OSError, ValueError) as e:
             raise _invalid(loc, f"is not a readable image file; expected one of {', '.join(IMAGE_FORMATS)}.") from e
         if im.format not in IMAGE_FORMATS:
@@ -420,7 +520,7 @@ def _latent_map(model, data, max_points: int, seed: int) -> dict:
         out["n"] = int(n)
         out["labels"] = None if labels is None else labels.astype(int).tolist()
         out["label_names"] = list(data.spec.label_names)
-        out["note"] = f"{'posterior means' if getattr(model, '_posterior_params', 2) == 2 else 'codes'} of {n:,} training examples"
+        out["note"] = f"{'posterior means' if getattr(model, 'has_density', True) else 'codes'} of {n:,} training examples"
     centre = np.zeros(d) if z is None else z.mean(0)
     if d > 2 and z is not None and len(z) >= 2:
         from sklearn.decomposition import PCA
@@ -451,10 +551,10 @@ def _latent_map(model, data, max_points: int, seed: int) -> dict:
     return out
 
 
-def _metrics(model) -> dict:
-    """The last row of ``metrics.csv`` and ``eval.json`` of the run, when the model came from one."""
+def _metrics(run) -> dict:
+    """The last row of ``metrics.csv`` and ``eval.json`` of the run (a Run, or None for a bare model)."""
     out: dict[str, Any] = {"last_epoch": None, "eval": None}
-    path = getattr(model, "metrics_path", None)
+    path = None if run is None else run.metrics_path
     if path is not None:
         try:
             with open(path, encoding="utf-8", newline="") as f:
@@ -463,11 +563,10 @@ def _metrics(model) -> dict:
                 out["last_epoch"] = {k: _number(v) for k, v in rows[-1].items()}
         except (OSError, csv.Error, UnicodeDecodeError) as e:
             logger.warning("Could not read %s: %s", path, e)
-    run = getattr(model, "run_dir", None)
-    if run is not None:
+    if run is not None and run.path is not None:
         from ..tasks.runs import read_eval
 
-        out["eval"] = read_eval(run)
+        out["eval"] = read_eval(run.path)
     return out
 
 
@@ -489,6 +588,8 @@ def create_app(
     max_batch: int = 256,
     max_body_bytes: int = 4 * 2**20,
     max_image_pixels: int = 2048 * 2048,
+    max_work: int = 256 * 100,
+    body_timeout: float = 30.0,
     max_points: int = 2000,
     cors_origins: Sequence[str] = (),
     scorer: Scorer | None = None,
@@ -510,6 +611,13 @@ def create_app(
         Largest request body; more gives a 413 before the body is read.
     max_image_pixels : int
         Largest image (width x height) accepted from a request; checked before it is decoded.
+    max_work : int
+        Most likelihood evaluations per ``/score`` request: examples times ``k`` (``method="iwae"``) or
+        times ``n_samples`` (``"elbo"``); more gives a 413. The work runs in slices of ``SLICE_WORK``
+        evaluations, each holding the model lock on its own, so other requests interleave.
+    body_timeout : float
+        Seconds a request body may take to arrive in full; a slower one (or a Content-Length larger than
+        the body) gets a 408 and its connection is closed.
     max_points : int
         Dots on the latent canvas (a seeded subset of ``data``).
     cors_origins : sequence of str
@@ -536,13 +644,15 @@ def create_app(
     >>> client.post("/sample", json={"n": 100000}).status_code
     413
     """
-    from ..io import load
+    from ..rundir import load_run
 
     for name, value, low in (("max_batch", max_batch, 1), ("max_body_bytes", max_body_bytes, 1),
                              ("max_image_pixels", max_image_pixels, 1), ("max_points", max_points, 0),
-                             ("seed", seed, 0)):
+                             ("max_work", max_work, 1), ("seed", seed, 0)):
         check_param("create_app", name, value, Interval("int", low, None))
-    model = load(run_or_model) if isinstance(run_or_model, (str, os.PathLike)) else run_or_model
+    check_param("create_app", "body_timeout", body_timeout, Interval("float", 0, None, closed="neither"))
+    run = load_run(run_or_model) if isinstance(run_or_model, (str, os.PathLike)) else None
+    model = run_or_model if run is None else run.model
     if not isinstance(model, torch.nn.Module) or not hasattr(model, "latent_dim"):
         from .._validation import param_error
 
@@ -555,15 +665,20 @@ def create_app(
     # concurrent requests do not oversubscribe the CPU threads torch already uses inside each op.
     lock = threading.Lock()
 
+    docs_assets = _docs_assets()
+    if docs_assets is None:
+        logger.warning("fastapi-offline is not installed: /docs and /redoc load their scripts from a CDN "
+                       "(pip install 'vaekit[serve]' serves them from this machine).")
     app = FastAPI(
         title="vaekit serve",
         version=__version__,
         description=f"A trained {type(model).__name__} (latent_dim {model.latent_dim}, {service.kind} data of shape "
                     f"{tuple(model.data_shape)}). The explorer page is at /.",
+        **({"docs_url": None, "redoc_url": None} if docs_assets is not None else {}),
     )
     app.state.model = model
     app.state.service = service
-    app.add_middleware(_BodyLimit, limit=max_body_bytes)
+    app.add_middleware(_BodyLimit, limit=max_body_bytes, timeout=float(body_timeout))
     if cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 
@@ -583,7 +698,7 @@ def create_app(
     async def _vaekit_error(request: Request, exc: VaekitError):  # library checks that slipped past ours
         return JSONResponse({"detail": [{"type": "value_error", "loc": ["body"], "msg": str(exc)}]}, status_code=422)
 
-    def run(fn):
+    def locked(fn):
         with lock, torch.inference_mode():
             return fn()
 
@@ -594,17 +709,34 @@ def create_app(
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
+    if docs_assets is not None:  # the API docs with Swagger UI / ReDoc served from this machine (works offline)
+        app.mount("/docs-static", StaticFiles(directory=docs_assets), name="docs-static")
+
+        @app.get("/docs", include_in_schema=False)
+        def docs_page():
+            return get_swagger_ui_html(openapi_url=app.openapi_url, title=f"{app.title} - API docs",
+                                       swagger_js_url="/docs-static/swagger-ui-bundle.js",
+                                       swagger_css_url="/docs-static/swagger-ui.css",
+                                       swagger_favicon_url="/docs-static/favicon.png")
+
+        @app.get("/redoc", include_in_schema=False)
+        def redoc_page():
+            return get_redoc_html(openapi_url=app.openapi_url, title=f"{app.title} - API docs",
+                                  redoc_js_url="/docs-static/redoc.standalone.js",
+                                  redoc_favicon_url="/docs-static/favicon.png", with_google_fonts=False)
+
     info = {
         "class_name": type(model).__name__,
         "vaekit_version": __version__,
         "latent_dim": int(model.latent_dim),
         "model": model.config.to_dict(),
         "data": _data_info(model, service.kind),
-        "metrics": _metrics(model),
+        "metrics": _metrics(run),
         "score": scorer.describe(),
         "output_formats": [service.default_output] + (["array"] if service.default_output != "array" else []),
         "default_output": service.default_output,
-        "limits": {"max_batch": max_batch, "max_body_bytes": max_body_bytes, "max_image_pixels": max_image_pixels},
+        "limits": {"max_batch": max_batch, "max_body_bytes": max_body_bytes, "max_image_pixels": max_image_pixels,
+                   "max_work": max_work, "body_timeout": float(body_timeout)},
     }
 
     @app.get("/info", summary="Model config, data kind and shape, metrics, limits")
@@ -625,7 +757,7 @@ def create_app(
             z = model.prior.sample(req.n, generator=g, temperature=float(req.temperature)).to(model.device)
             return z, model.decode(z).mean
 
-        z, x = run(go)
+        z, x = locked(go)
         out = service.outputs(x, req.output)
         if req.return_z:
             out["z"] = _floats(z)
@@ -636,15 +768,16 @@ def create_app(
         return _encode(service.inputs_to_tensor(req))
 
     def _encode(x: torch.Tensor) -> dict:
-        q = run(lambda: model.encode(x.to(model.device)))
+        q = locked(lambda: model.encode(x.to(model.device)))
         mean, std = q.mean, q.stddev  # (n, latent_dim) each
+        _refuse_non_finite({"posterior mean": mean, "posterior standard deviation": std})
         return {"n": int(mean.shape[0]), "shape": [int(s) for s in mean.shape], "mean": _floats(mean),
                 "std": _floats(std), "projected": _project(points, mean)}
 
     @app.post("/decode", summary="Decoder means E[x|z] of latent codes")
     def post_decode(req: DecodeRequest) -> dict:
         z = service.latent_matrix(req.z, ("z",))
-        x = run(lambda: model.decode(z.to(model.device)).mean)
+        x = locked(lambda: model.decode(z.to(model.device)).mean)
         return service.outputs(x, req.output)
 
     @app.post("/reconstruct", summary="Decoder means at the posterior means of the inputs")
@@ -656,7 +789,8 @@ def create_app(
             q = model.encode(x.to(model.device))
             return q.mean, model.decode(q.mean).mean
 
-        z, rec = run(go)
+        z, rec = locked(go)
+        _refuse_non_finite({"posterior mean": z, "reconstruction": rec})
         out = service.outputs(rec, output)
         out["z"] = _floats(z)
         return out
@@ -670,12 +804,12 @@ def create_app(
             x = service.inputs_to_tensor(req.inputs, ("inputs",))
             if len(x) != 2:
                 raise _invalid(("inputs",), f"holds {len(x)} examples; expected exactly 2 (the two ends).")
-            ends = run(lambda: model.encode(x.to(model.device)).mean)
+            ends = locked(lambda: model.encode(x.to(model.device)).mean)
             za, zb = ends[0], ends[1]
         else:
             za, zb = service.latent_vector(req.z_a, ("z_a",)), service.latent_vector(req.z_b, ("z_b",))
         z = interpolate_latents(za.cpu(), zb.cpu(), int(req.steps), spherical=bool(req.spherical))  # (steps, d)
-        x = run(lambda: model.decode(z.to(model.device)).mean)
+        x = locked(lambda: model.decode(z.to(model.device)).mean)
         out = service.outputs(x, req.output)
         out["z"] = _floats(z)
         return out
@@ -685,7 +819,21 @@ def create_app(
         return _score(service.inputs_to_tensor(req), req)
 
     def _score(x: torch.Tensor, req: ScoreOptions) -> dict:
-        scores, what = run(lambda: scorer.score(x, req))
+        per_example = int(req.k) if req.method == "iwae" else int(req.n_samples)
+        work = len(x) * per_example
+        if work > max_work:
+            what = f"k={req.k:,}" if req.method == "iwae" else f"n_samples={req.n_samples:,}"
+            raise HTTPException(413, f"This request asks for {len(x):,} examples x {what} = {work:,} likelihood "
+                                     f"evaluations; this server does at most {max_work:,} per request (max_work). "
+                                     f"Lower {what.split('=')[0]} or send fewer examples per request.")
+        rows = max(1, SLICE_WORK // per_example)
+        parts, what = [], {}
+        for start in range(0, len(x), rows):  # each slice takes the lock on its own: other requests interleave
+            s, w = locked(lambda: scorer.score(x[start:start + rows], req))
+            parts.append(np.asarray(s, dtype=np.float64).reshape(-1))
+            what = what or w
+        scores = np.concatenate(parts)
+        _refuse_non_finite({"score": torch.from_numpy(scores)})
         desc = scorer.describe()
         return {"n": int(len(scores)), "shape": [int(len(scores))], "scores": _floats(scores),
                 "higher_is": desc.get("higher_is", "more anomalous"), "unit": desc.get("unit"), **what}

@@ -627,10 +627,10 @@ def _read_file(path: Path) -> bytes:
 
 
 def _read_image(path: Path) -> tuple[np.ndarray, str]:
-    from PIL import Image
+    from ..data.images import open_image
 
     try:
-        with Image.open(path) as im:
+        with open_image(path) as im:
             mode = im.mode
             if mode == "P":
                 raise DataError(f"Image '{path}' is a palette image; convert it to L or RGB first.")

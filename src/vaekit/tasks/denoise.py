@@ -160,20 +160,22 @@ class DenoiseResult:
 
 
 def _read_images(paths: Sequence[Path], model) -> torch.Tensor:
-    from PIL import Image
-
     from ..data import apply_spec
 
     spec = model.data_spec
     if spec is None or spec.kind != "image":
         raise DataError(f"Image files can be denoised only by a model trained on images; this run was trained on "
                         f"{'unknown' if spec is None else spec.kind} data. Pass a .npy/.npz array instead.")
+    from ..data.images import open_image
+
     images = []
     for p in paths:
         try:
-            with Image.open(p) as im:
+            with open_image(p) as im:  # refuses decompression bombs before decoding
                 im.load()
                 images.append(im.copy())
+        except DataError:
+            raise
         except Exception as e:  # Pillow raises many types (UnidentifiedImageError, OSError, ...)
             raise DataError(f"Image file '{p}' could not be read: {e}") from e
     return apply_spec(images, spec, name=str(paths[0]))

@@ -345,8 +345,6 @@ def resolve_example(ref: str | int, model, data: Dataset | None) -> tuple[torch.
 
 
 def _image_file(path: Path, model) -> torch.Tensor:
-    from PIL import Image
-
     from ..data import apply_spec
 
     spec = model.data_spec
@@ -355,10 +353,14 @@ def _image_file(path: Path, model) -> torch.Tensor:
         raise DataError(f"'{path}' is not an index, and image files only work for models trained on images ({kind} data here); use an index.")
     if not path.is_file():
         raise DataError(f"'{path}' is neither an index nor an existing image file; expected an index into the data or a path to a .png/.jpg image.")
+    from ..data.images import open_image
+
     try:
-        with Image.open(path) as im:
+        with open_image(path) as im:  # refuses decompression bombs before decoding
             im.load()
             image = im.copy()
+    except DataError:
+        raise
     except Exception as e:  # Pillow raises many types (UnidentifiedImageError, OSError, SyntaxError, ...)
         raise DataError(f"Image file '{path}' could not be read: {e}") from e
     return apply_spec(image, spec, name=str(path))[0]
