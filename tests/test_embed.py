@@ -377,3 +377,23 @@ def test_neighbors_errors(runs, tmp_path):
 def test_help_has_examples(command):
     result = ok(command, "--help")
     assert "Examples" in result.output and f"vaekit {command}" in result.output
+
+
+def test_split_modules_keep_the_public_imports():
+    """Issue 14 item 7: embed.py holds the estimator; the stream, the page and the neighbours live apart."""
+    import vaekit.tasks.embed as embed
+    from vaekit.tasks import embed_stream, latent_page, neighbors
+
+    assert embed.embed_file is embed_stream.embed_file and embed.latent_html is latent_page.latent_html
+    assert embed.nearest_neighbors is neighbors.nearest_neighbors and embed.reduce_2d is latent_page.reduce_2d
+    assert all(hasattr(embed, name) for name in embed.__all__)
+    src = Path(embed.__file__).read_text()
+    assert "<svg" not in src and "ParquetWriter" not in src and len(src.splitlines()) < 400
+
+
+def test_label_files_are_read_in_data():
+    from vaekit.data.labels import read_label_file
+    from vaekit.tasks import semisupervised
+
+    assert vaekit.read_label_file is read_label_file is semisupervised.read_label_file
+    assert "def read_label_file" not in Path(semisupervised.__file__).read_text()

@@ -41,7 +41,7 @@ def embed(
     quiet: QuietOpt = False,
 ) -> None:
     """Write the posterior mean (or, with --sample, a draw) of every example of DATA to a file."""
-    from ..tasks.embed import embed_file
+    from ..tasks.embed_stream import embed_file
     from ..tasks.runs import load_run
 
     _console.seed_everything(seed)

@@ -38,7 +38,7 @@ def latent(
 ) -> None:
     """Scatter the posterior means of DATA's examples, coloured by label (.png/.svg/.pdf, or interactive .html)."""
     from ..tasks import visualize
-    from ..tasks.embed import latent_scatter_figure, write_latent_html
+    from ..tasks.latent_page import latent_scatter_figure, write_latent_html
     from ..tasks.runs import load_run, run_data
 
     _console.seed_everything(seed)

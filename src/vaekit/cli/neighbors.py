@@ -32,7 +32,7 @@ def neighbors(
     output: OutputOpt = Path("nn.png"),
 ) -> None:
     """Show the k examples of DATA whose latent codes are closest to the query's."""
-    from ..tasks.embed import nearest_neighbors, neighbors_picture
+    from ..tasks.neighbors import nearest_neighbors, neighbors_picture
     from ..tasks.runs import load_run, run_data
     from ..tasks.visualize import save_picture
 
