@@ -240,3 +240,57 @@ def test_comparison_sections(image_data):
     assert [s.title for s in sections] == [
         "VAE vs AE: decoding z ~ N(0, I)", "VAE vs AE: interpolations", "VAE vs AE: metrics"]
     assert "negative ELBO" in sections[2].body_html and "<td>AE</td>" in sections[2].body_html
+
+
+def _tiny_run(tmp_path, name="run", n=40, features=5, labels=False):
+    rng = np.random.default_rng(0)
+    arrays = {"x": rng.normal(size=(n, features)).astype(np.float32)}
+    if labels:
+        arrays["y"] = np.arange(n) % 2
+    np.savez(tmp_path / f"{name}.npz", **arrays)
+    data = vaekit.datasets.load(str(tmp_path / f"{name}.npz"))
+    model = vaekit.VAE.for_data(data, latent_dim=3, hidden_dims=(8,))
+    vaekit.fit(model, data, epochs=1, seed=0, progress=False, out=tmp_path / name)
+    return tmp_path / name, data
+
+
+def _captions(html: str) -> str:
+    import html as html_module
+
+    return html_module.unescape(re.sub(r"data:image/[a-z]+;base64,[A-Za-z0-9+/=]+", "", html))
+
+
+def test_report_of_a_run_without_test_split_says_it_shows_training_examples(tmp_path):
+    from vaekit.tasks.report import write_run_report
+
+    run, _ = _tiny_run(tmp_path)
+    html = _captions(write_run_report(run).read_text())
+    assert "Held-out examples" not in html and "held-out examples" not in html
+    assert "Training examples of 'run.npz'" in html and "has no test split" in html
+    # unlabelled vectors: nothing is coloured by label
+    assert "coloured by label" not in html
+
+
+def test_autoencoder_sections_speak_of_codes_not_posterior_means(image_data):
+    html = _captions(render_report(title="t", sections=run_sections(tiny(image_data, vaekit.Autoencoder), image_data)))
+    assert "osterior mean" not in html and "codes" in html
+    vae_html = _captions(render_report(title="t", sections=run_sections(tiny(image_data), image_data)))
+    assert "posterior means" in vae_html and "coloured by label" in vae_html
+
+
+def test_report_reuses_eval_json_only_when_it_was_computed_on_the_same_data(tmp_path):
+    from vaekit.tasks.report import write_run_report
+    from vaekit.tasks.runs import evaluate_run, load_run, run_data, write_eval
+
+    run, _ = _tiny_run(tmp_path)
+    _tiny_run(tmp_path, name="other", n=24)
+    model = load_run(run)
+    other = run_data(model, str(tmp_path / "other.npz"), split="test")
+    write_eval(run, evaluate_run(model, other, k=2, split="all"))
+    saved = vaekit.io.read_json(run / "eval.json")
+    assert saved["data"].endswith("other.npz") and saved["split"] == "all" and saved["n"] == 24 and saved["fingerprint"]
+    html = _captions(write_run_report(run, k=2).read_text())
+    assert "was computed on 24 examples of 'other.npz'" in html and "not used" in html
+    assert "<td>examples</td><td class=\"num\">40</td>" in html  # the report's own evaluation on the run's 40 examples
+    html = _captions(write_run_report(run, data=str(tmp_path / "other.npz"), k=2).read_text())
+    assert "From " in html and "eval.json" in html and "<td>examples</td><td class=\"num\">24</td>" in html

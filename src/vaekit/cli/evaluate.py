@@ -34,12 +34,12 @@ def eval_(
     quiet: QuietOpt = False,
 ) -> None:
     """Evaluate a run on held-out data; print the metrics and write RUN/eval.json."""
-    from ..tasks.runs import evaluate_run, evaluation_data, load_run, metric_rows, write_eval
+    from ..tasks.runs import evaluate_run, evaluation_data, load_run, metric_rows, split_of, write_eval
 
     _console.seed_everything(seed)
     model = load_run(run)
     dataset = evaluation_data(model, data, limit=limit)
-    result = evaluate_run(model, dataset, k=iwae_k, batch_size=batch_size, seed=seed,
+    result = evaluate_run(model, dataset, k=iwae_k, batch_size=batch_size, seed=seed, split=split_of(model, data),
                           progress=_console.eval_progress(quiet, f"evaluating on {len(dataset):,} examples"))
     _console.print_table(f"{type(model).__name__} on {dataset.description or dataset.name}",
                          metric_rows(result, model.latent_dim))

@@ -18,7 +18,7 @@ from ..data import Dataset
 from ..errors import DataError
 from ..report import Section, render_report, write_report
 from . import generate, visualize
-from .runs import evaluate_run, load_run, metric_rows, read_eval, run_data
+from .runs import data_fingerprint, evaluate_run, load_run, metric_rows, read_eval, run_data, split_of
 
 __all__ = [
     "REPORT_FILE",
@@ -69,24 +69,39 @@ def report_metrics(
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
     run: str | os.PathLike | None = None,
+    split: str = "all",
 ) -> tuple[dict, str]:
-    """Metrics for a report: the ``eval.json`` of the run directory ``run`` when ``vaekit eval`` wrote one,
-    else computed now.
+    """Metrics for a report: the ``eval.json`` of the run directory ``run`` when ``vaekit eval`` wrote one
+    on this same data (name, split and :func:`~vaekit.tasks.runs.data_fingerprint` agree), else computed now.
 
     Returns
     -------
     metrics : dict
         As :func:`~vaekit.tasks.runs.evaluate_run` returns.
     note : str
-        Where the numbers come from.
+        Where the numbers come from (and why an ``eval.json`` on other data was not used).
     """
     saved = read_eval(run) if run is not None else None
+    other = ""
     if saved is not None:
-        return saved, f"From {Path(run) / 'eval.json'} (vaekit eval on '{saved.get('data', '?')}')."
-    result = evaluate_run(model, data, k=k if _is_vae(model) else 0, seed=seed, progress=progress)
-    note = f"Computed for this report on {len(data):,} examples of '{_short(data.name)}'"
+        where = f"{saved.get('n', '?'):,} examples of '{_short(str(saved.get('data', '?')))}'" if isinstance(
+            saved.get("n"), int) else f"'{_short(str(saved.get('data', '?')))}'"
+        if saved.get("split"):
+            where += f" ({_split_words(saved['split'])})"
+        same = (saved.get("data") == data.name and saved.get("split") == split
+                and saved.get("fingerprint") == data_fingerprint(data))
+        if same:
+            return saved, f"From {Path(run) / 'eval.json'} (vaekit eval on {where})."
+        other = (f" {Path(run) / 'eval.json'} was computed on {where}, not on this report's data, so it was not "
+                 f"used.")
+    result = evaluate_run(model, data, k=k if _is_vae(model) else 0, seed=seed, progress=progress, split=split)
+    note = f"Computed for this report on {len(data):,} examples of '{_short(data.name)}' ({_split_words(split)})"
     note += f" with k={k} importance samples; `vaekit eval RUN` gives the k=1000 estimate." if _is_vae(model) else "."
-    return result, note
+    return result, note + other
+
+
+def _split_words(split: str) -> str:
+    return {"test": "its test split", "train": "its training split", "all": "all of it"}.get(split, split)
 
 
 def _short(name: str) -> str:
@@ -103,6 +118,7 @@ def run_sections(
     prefix: str = "",
     n_samples: int = 64,
     run: str | os.PathLike | None = None,
+    data_role: str | None = "held-out",
 ) -> list[Section]:
     """The sections of a run's report.
 
@@ -111,8 +127,11 @@ def run_sections(
     model : VAE or Autoencoder
         Usually from :func:`vaekit.load`.
     data : Dataset or None
-        Held-out examples for reconstructions, interpolations and the latent plot (those sections
-        say they need data when it is None).
+        Examples for reconstructions, interpolations and the latent plot (those sections say they
+        need data when it is None).
+    data_role : {"held-out", "training"} or None
+        What ``data`` is, as the captions say it: held-out examples, the training examples (a source
+        without a test split), or None: just "examples".
     metrics : dict or None
         Evaluation result (see :func:`report_metrics`).
     seed : int
@@ -175,23 +194,32 @@ def run_sections(
             sections.append(Section.text(t(title), "Needs data; pass --data DATA."))
     else:
         x = data.get(slice(0, min(16, len(data))))
+        examples = {"held-out": "Held-out examples", "training": "Training examples"}.get(data_role, "Examples")
+        codes = "posterior means" if _is_vae(model) else "codes"
+        outputs = "decoder means" if _is_vae(model) else "decoder outputs"
+        role_note = (f"'{_short(data.name)}' has no test split, so these are training examples; pass --data DATA "
+                     f"for held-out ones." if data_role == "training" else None)
         sections.append(Section.image(
             t("Reconstructions"), visualize.reconstruction_picture(model, x),
-            caption=f"Held-out examples of '{_short(data.name)}' (input) and decoder means at their posterior means.",
+            caption=f"{examples} of '{_short(data.name)}' (input) and {outputs} at their {codes}.", note=role_note,
         ))
         endpoints = _endpoints(data, seed=seed)
+        pair = {"held-out": "two held-out examples", "training": "two training examples"}.get(data_role, "two examples")
         sections.append(Section.image(
             t("Interpolations"), visualize.interpolation_picture(model, endpoints, steps=10),
-            caption="Decoded straight lines between the posterior means of two held-out examples.",
+            caption=f"Decoded straight lines between the {codes} of {pair}.",
         ))
         latent = visualize.latent_figure(model, data)
+        labelled = data.y is not None  # latent_figure colours the points by label exactly then
+        what = codes[0].upper() + codes[1:]
         if model.latent_dim == 2:
             sections.append(Section.images(t("Latent space"), [
-                ("Posterior means by label", latent),
+                (f"{what} by label" if labelled else what, latent),
                 ("Decoded grid over the prior's quantiles", visualize.manifold_picture(model)),
             ]))
         else:
-            sections.append(Section.image(t("Latent space"), latent, caption="Posterior means, coloured by label."))
+            sections.append(Section.image(t("Latent space"), latent,
+                                          caption=f"{what}, coloured by label." if labelled else f"{what}."))
 
     activity = generate.latent_activity(model, data) if data is not None and len(data) > 1 else None
     dims = None
@@ -203,7 +231,8 @@ def run_sections(
     note = None
     if activity is not None:
         n_active = int((activity > 0.01).sum())
-        note = (f"{n_active} of {model.latent_dim} dimensions are active (variance of the posterior mean over the "
+        code = "posterior mean" if _is_vae(model) else "code"
+        note = (f"{n_active} of {model.latent_dim} dimensions are active (variance of the {code} over the "
                 f"data > 0.01); rows sorted by that variance.")
     sections.append(Section.image(
         t("Latent traversals"), visualize.traversal_picture(model, dims=dims, activity=activity),
@@ -248,8 +277,12 @@ def write_run_report(
     """
     model = load_run(run)
     eval_data = run_data(model, data, split="test", limit=limit)
-    metrics, note = report_metrics(model, eval_data, k=k, seed=seed, progress=progress, run=run)
-    sections = run_sections(model, eval_data, metrics=metrics, metrics_note=note, seed=seed, run=run)
+    split = split_of(model, data, split="test")
+    # The run's own source without a test split: the examples shown are the training examples.
+    role = "held-out" if split == "test" else "training" if data is None else None
+    metrics, note = report_metrics(model, eval_data, k=k, seed=seed, progress=progress, run=run, split=split)
+    sections = run_sections(model, eval_data, metrics=metrics, metrics_note=note, seed=seed, run=run,
+                            data_role=role)
     path = Path(run) / REPORT_FILE
     write_report(path, render_report(title=f"vaekit run: {Path(run).name}", sections=sections))
     return path

@@ -32,6 +32,8 @@ __all__ = [
     "load_run",
     "run_data",
     "evaluation_data",
+    "split_of",
+    "data_fingerprint",
     "train_run",
     "training_summary",
     "evaluate_run",
@@ -131,6 +133,32 @@ def _has_test_split(source: str) -> bool:
         except (ValueError, OSError, EOFError):
             return False  # the loader reports what is wrong with the file
     return False
+
+
+def split_of(model, data: str | os.PathLike | None = None, *, split: str = "test") -> str:
+    """The split :func:`run_data` reads for ``split``: ``"test"`` becomes ``"all"`` for a source without one.
+
+    ``data`` None means the run's own source. Reports and ``eval.json`` use it to say whether examples
+    are held out.
+    """
+    source = _source_of(model) if data is None else os.fspath(data)
+    if split == "test" and not _has_test_split(resolve_source(source)):
+        return "all"
+    return split
+
+
+#: Examples that :func:`data_fingerprint` hashes.
+FINGERPRINT_EXAMPLES = 1000
+
+
+def data_fingerprint(data: Dataset, n: int = FINGERPRINT_EXAMPLES) -> str:
+    """SHA-256 of the first ``n`` preprocessed examples (float32 bytes and shape): which data a result is on."""
+    import hashlib
+
+    part = data.get(slice(0, min(n, len(data))))
+    h = hashlib.sha256(repr(tuple(part.shape)).encode())
+    h.update(np.ascontiguousarray(part.detach().cpu().numpy(), dtype=np.float32).tobytes())
+    return h.hexdigest()
 
 
 # ---------------------------------------------------------------------------------------------- runs
@@ -502,21 +530,27 @@ def evaluate_run(
     batch_size: int = 256,
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
+    split: str = "all",
 ) -> dict[str, Any]:
     """Evaluate a model on ``data`` (see :func:`vaekit.evaluate`) and describe what was evaluated.
+
+    ``split`` names the part of the source ``data`` is (``"test"``, ``"train"`` or ``"all"``; see
+    :func:`split_of`).
 
     Returns
     -------
     dict
         The metrics (``neg_elbo``, ``reconstruction_nll``, ``kl``, ``nll``, ``bits_per_dim``,
         ``active_units``, ``n``, ``k``; an autoencoder has ``reconstruction_nll`` and ``n`` only) plus
-        ``class_name``, ``data`` (the data's name) and ``seed``. Non-finite values become None (JSON).
+        ``class_name``, ``data`` (the data's name), ``split``, ``fingerprint`` (:func:`data_fingerprint`)
+        and ``seed``. Non-finite values become None (JSON).
     """
     from ..evaluation import evaluate
 
     check_param("evaluate_run", "k", k, Interval("int", 0, None))
     metrics = evaluate(model, data, k=k, batch_size=batch_size, seed=seed, progress=progress)
-    out: dict[str, Any] = {"class_name": type(model).__name__, "data": data.name, "seed": seed}
+    out: dict[str, Any] = {"class_name": type(model).__name__, "data": data.name, "split": split,
+                           "fingerprint": data_fingerprint(data), "seed": seed}
     for key, value in metrics.items():
         if isinstance(value, float) and not math.isfinite(value):
             value = None

@@ -190,7 +190,7 @@ def latent_figure(model, data: Dataset, *, max_points: int = 2000, title: str | 
     """Posterior means coloured by label; PCA to 2-D (noted on the plot) when latent_dim > 2."""
     z, labels = generate.posterior_means(model, data, limit=max_points)
     names = list(data.spec.label_names) if labels is not None and data.spec.label_names else None
-    is_vae = getattr(model, "_posterior_params", 2) == 2
+    is_vae = bool(getattr(model, "has_density", True))
     what = "posterior means" if is_vae else "autoencoder codes"
     return viz.plot_latent_scatter(
         z, labels, label_names=names, what=what,
