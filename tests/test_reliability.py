@@ -518,3 +518,119 @@ def test_huge_image_files_are_refused_before_decoding_by_cli_commands(tmp_path, 
     fails("compress", binary_run, folder, "-o", tmp_path / "c.vkz", match=said)
     with pytest.raises(DataError, match=said):
         vaekit.datasets.load(str(folder))
+
+
+# ================================================================================================ unwritable outputs
+def _mount_tmpfs(path: Path, size: str) -> str | None:
+    """Mount a small tmpfs at ``path``; None when it worked, else why not (no privilege, no mount)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("mount") is None:
+        return "no mount command"
+    path.mkdir(parents=True, exist_ok=True)
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True,
+                       text=True, timeout=20)
+    return None if r.returncode == 0 else f"cannot mount a tmpfs here ({r.stderr.strip() or r.returncode})"
+
+
+def _umount(path: Path) -> None:
+    import subprocess
+
+    subprocess.run(["umount", str(path)], capture_output=True, timeout=20)
+
+
+@pytest.fixture
+def read_only_dir(tmp_path):
+    """A folder where writes fail with EROFS (a tmpfs remounted read-only) or, for a non-root user, EACCES."""
+    import subprocess
+
+    target = tmp_path / "ro"
+    why = _mount_tmpfs(target, "1m")
+    if why is None:
+        r = subprocess.run(["mount", "-o", "remount,ro", str(target)], capture_output=True, text=True, timeout=20)
+        if r.returncode == 0:
+            yield target
+            _umount(target)
+            return
+        _umount(target)
+        why = f"cannot remount read-only ({r.stderr.strip()})"
+    if os.geteuid() != 0:
+        target.mkdir(exist_ok=True)
+        target.chmod(0o555)  # works for a normal user; root ignores permission bits
+        yield target
+        target.chmod(0o755)
+        return
+    pytest.skip(f"no read-only folder can be made: running as root (chmod does not stop root) and {why}")
+
+
+@pytest.fixture
+def full_dir(tmp_path):
+    """A folder on a small file system that is full (writes fail with ENOSPC)."""
+    target = tmp_path / "full"
+    why = _mount_tmpfs(target, "256k")
+    if why is not None:
+        pytest.skip(f"no small full file system can be made: {why}")
+    try:
+        with open(target / "filler", "wb", buffering=0) as f:
+            try:
+                while True:
+                    f.write(b"\0" * 4096)
+                    f.flush()
+            except OSError:
+                pass
+        yield target
+    finally:
+        _umount(target)
+
+
+def _writing_commands(run: Path, data: Path, vkz: Path, out: Path) -> list[list]:
+    return [
+        ["sample", run, "-n", "4", "-o", out / "s.png"],
+        ["reconstruct", run, data, "-o", out / "r.png"],
+        ["embed", run, data, "-o", out / "e.npy"],
+        ["compress", run, data, "-o", out / "c.vkz"],
+        ["decompress", run, vkz, "-o", out / "d.npy"],
+        ["traverse", run, "-o", out / "t.png"],
+        ["train", data, "--out", out / "run", "--epochs", "1", "--hidden-dims", "8", "--latent-dim", "2", "--quiet"],
+    ]
+
+
+@pytest.fixture
+def cli_inputs(tmp_path, binary_run):
+    vc = _vc()
+    data = tmp_path / "x.npy"
+    np.save(data, _binary_images(12))
+    vkz = vc.compress_files(binary_run, [data], tmp_path / "x.vkz").path
+    return binary_run, data, vkz
+
+
+@pytest.mark.parametrize("kind", ["read_only", "full"])
+def test_every_writing_command_on_an_unwritable_folder_is_one_line_and_exit_2(request, cli_inputs, kind):
+    out = request.getfixturevalue(f"{kind}_dir")
+    reason = "Read-only file system|Permission denied" if kind == "read_only" else "No space left"
+    for args in _writing_commands(*cli_inputs, out):
+        result = invoke(*args)
+        assert result.exit_code == 2, (args[0], result.output, repr(result.exception))
+        lines = result.output.strip().splitlines()  # progress lines may come first; one error line, last
+        errors = [line for line in lines if line.startswith("Error: ")]
+        assert errors == lines[-1:], (args[0], result.output)
+        assert re.search(reason, errors[0]) and str(out) in errors[0], (args[0], errors[0])
+        assert ".tmp" not in errors[0] and "Traceback" not in result.output, (args[0], errors[0])
+
+
+def test_debug_shows_the_traceback_of_an_unwritable_folder(read_only_dir, cli_inputs):
+    run, *_ = cli_inputs
+    result = invoke("--debug", "sample", run, "-n", "2", "-o", read_only_dir / "s.png")
+    assert result.exit_code != 0 and isinstance(result.exception, OSError), repr(result.exception)
+
+
+def test_an_empty_npy_file_is_one_clear_line_not_aborted(tmp_path, binary_run):
+    (tmp_path / "empty.npy").write_bytes(b"")
+    result = invoke("embed", binary_run, tmp_path / "empty.npy", "-o", tmp_path / "e.npy")
+    assert result.exit_code == 2 and "Aborted" not in result.output, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and re.search("empty|ended", lines[0]), result.output
+    debug = invoke("--debug", "embed", binary_run, tmp_path / "empty.npy", "-o", tmp_path / "e.npy")
+    assert debug.exit_code != 0 and "Aborted" not in debug.output and debug.exception is not None
+    assert not isinstance(debug.exception, SystemExit), repr(debug.exception)

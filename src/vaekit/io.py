@@ -47,9 +47,11 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(e, OSError) and e.filename is None:  # a failed write/flush (ENOSPC, EDQUOT) names no file
+            raise OSError(e.errno, e.strerror, str(path)) from e
         raise
 
 
@@ -75,9 +77,11 @@ def atomic_save(path: str | os.PathLike, save: Callable[[str], Any]) -> None:
         os.chmod(tmp, _umask_mode())
         save(tmp)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(e, OSError) and e.filename is None:  # a failed write/flush (ENOSPC, EDQUOT) names no file
+            raise OSError(e.errno, e.strerror, str(path)) from e
         raise
 
 

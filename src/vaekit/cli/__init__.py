@@ -21,7 +21,7 @@ from typing import Callable, Sequence
 
 import typer
 
-from ..errors import VaekitError
+from ..errors import DataError, VaekitError
 from . import _console
 from ._options import DebugOpt, VersionOpt
 from .analogy import EPILOG as _ANALOGY_EPILOG, analogy
@@ -78,6 +78,12 @@ def _guarded(command: Callable) -> Callable:
             return command(*args, **kwargs)
         except USER_ERRORS as e:
             raise typer.Exit(_fail(e)) from e
+        except OSError as e:  # a read-only or full disk, permissions: the machine's answer, not a bug
+            if not _console.is_environment_error(e):
+                raise
+            raise typer.Exit(_fail(e)) from e
+        except EOFError as e:  # click would print a bare "Aborted." (exit 1), even under --debug
+            raise typer.Exit(_fail(DataError(f"A file ended unexpectedly; it is empty or truncated ({e}).")))
 
     return run
 

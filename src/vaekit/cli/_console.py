@@ -7,6 +7,7 @@ Consoles are created when used, never at import, so that test runners that swap 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import random
 from pathlib import Path
@@ -20,6 +21,7 @@ __all__ = [
     "debug_enabled",
     "enable_debug",
     "print_error",
+    "is_environment_error",
     "print_table",
     "print_wrote",
     "seed_everything",
@@ -57,11 +59,55 @@ def debug_enabled() -> bool:
     return _STATE["debug"] or env not in ("", "0", "false", "no", "off")
 
 
+#: OSErrors that mean the machine refused a file operation (a read-only or full disk, permissions), not a
+#: bug: the error boundary reports them in one line, with the path and what to do.
+_ENVIRONMENT_ERRNOS = {
+    errno.EROFS: "write the output to a writable folder",
+    errno.ENOSPC: "free some space, or write the output to another disk",
+    errno.EDQUOT: "free some space within your quota, or write the output elsewhere",
+    errno.EACCES: "check the permissions, or write the output elsewhere",
+    errno.EPERM: "check the permissions, or write the output elsewhere",
+    errno.ENOTDIR: "a part of the path is a file, not a folder",
+    errno.EISDIR: "give a file name, not a folder",
+    errno.ENAMETOOLONG: "use a shorter path",
+    errno.EFBIG: "the file is too large for this file system; write it elsewhere",
+    errno.EMFILE: "too many open files; raise the limit (ulimit -n)",
+}
+
+
+def is_environment_error(error: BaseException) -> bool:
+    """Whether ``error`` is a refused file operation (read-only or full file system, permissions, ...)."""
+    return isinstance(error, OSError) and error.errno in _ENVIRONMENT_ERRNOS
+
+
+def _target(name) -> str:
+    """The file a write was for: vaekit's atomic writers name their temporary files ``.NAME.XXXXXXXX.tmp``."""
+    import re
+
+    path = Path(os.fsdecode(name))
+    m = re.match(r"^\.(.+)\.[a-z0-9_]{8}(\.[A-Za-z0-9]+)$", path.name)
+    if m and (m.group(2) == ".tmp" or m.group(1).endswith(m.group(2))):
+        return str(path.with_name(m.group(1)))
+    return str(path)
+
+
+def _environment_message(error: OSError) -> str:
+    reason = error.strerror or os.strerror(error.errno)
+    code = errno.errorcode.get(error.errno, str(error.errno))
+    head = f"Cannot write '{_target(error.filename)}'" if error.filename is not None else "A file operation failed"
+    if error.filename2 is not None:
+        head += f" (to '{_target(error.filename2)}')"
+    return f"{head}: {reason} ({code}); {_ENVIRONMENT_ERRNOS[error.errno]}."
+
+
 def print_error(error: BaseException) -> None:
     """One red line on stderr: the message (what, where, expected, next step) on a single line."""
     from rich.text import Text
 
-    message = " ".join(str(error).split()) or type(error).__name__
+    if is_environment_error(error):
+        message = _environment_message(error)
+    else:
+        message = " ".join(str(error).split()) or type(error).__name__
     if isinstance(error, FileNotFoundError) and error.filename and str(error.filename) not in message:
         message = f"{message}: '{error.filename}'"
     line = Text("Error: ", style="bold red")
