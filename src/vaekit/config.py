@@ -82,6 +82,12 @@ def _check_int_tuple(owner: str, name: str, value: Any, *, allow_empty: bool = T
     return tuple(value)
 
 
+def _check_tuple_of(owner: str, name: str, value: Any, types, what: str) -> None:
+    ok = isinstance(value, tuple) and all(isinstance(v, types) and not isinstance(v, bool) for v in value)
+    if not ok:
+        raise ConfigError(f"The '{name}' parameter of {owner} must be a sequence of {what}. Got {value!r} instead.")
+
+
 @dataclass(frozen=True, kw_only=True)
 class ModelConfig(_Config):
     """Architecture and objective of a VAE or autoencoder.
@@ -334,3 +340,15 @@ class DataSpec(_Config):
         check_param("DataSpec", "levels", self.levels, Interval("int", 2, None, optional=True))
         check_param("DataSpec", "image_mode", self.image_mode, Options(("L", "RGB"), optional=True))
         DATA_KINDS.get(self.kind)().check_shape(self.kind, self.shape)
+        if not isinstance(self.name, str):
+            raise ConfigError(f"The 'name' parameter of DataSpec must be a str. Got {self.name!r} instead.")
+        for field_name in ("columns", "numeric_columns", "categorical_columns", "label_names"):
+            _check_tuple_of("DataSpec", field_name, getattr(self, field_name), str, "strings")
+        for field_name in ("mean", "std"):
+            _check_tuple_of("DataSpec", field_name, getattr(self, field_name), (int, float), "numbers")
+        _check_tuple_of("DataSpec", "categories", self.categories, tuple, "sequences of strings")
+        for cats in self.categories:
+            _check_tuple_of("DataSpec", "categories", cats, str, "sequences of strings")
+        if self.label_column is not None and not isinstance(self.label_column, str):
+            raise ConfigError(f"The 'label_column' parameter of DataSpec must be a str or None. "
+                              f"Got {self.label_column!r} instead.")

@@ -1149,6 +1149,16 @@ class StackedVAE(_SharedVerbs, _NoDensity, nn.Module):
         return self.top.sample_labels(n, y, generator=generator)
 
     @torch.no_grad()
+    def interpolate(self, a: torch.Tensor, b: torch.Tensor, steps: int = 8, *, spherical: bool = False) -> torch.Tensor:
+        """Decode ``steps`` points between the M2 posterior means of ``a`` and ``b``, with ``a``'s predicted class."""
+        if not isinstance(steps, int) or isinstance(steps, bool) or steps < 2:
+            raise ConfigError(f"The 'steps' parameter of StackedVAE.interpolate must be an int >= 2. Got {steps!r} instead.")
+        ca, cb = self._codes(a.reshape(1, *self.data_shape)), self._codes(b.reshape(1, *self.data_shape))
+        y = self.top._resolve_labels(ca, None)  # (1,)
+        za, zb = self.top.embed(ca, y)[0], self.top.embed(cb, y)[0]
+        return self.decode(interpolate_latents(za, zb, steps, spherical=spherical), y).mean
+
+    @torch.no_grad()
     def sample(self, n: int, *, generator=None, temperature: float = 1.0, mean: bool = True, y=None) -> torch.Tensor:
         """Generate ``n`` examples of class ``y`` (drawn from the uniform p(y) when None): (n, *data_shape)."""
         z1 = self.top.sample(n, generator=generator, temperature=temperature, mean=True, y=y)

@@ -218,8 +218,8 @@ def load_tensors(path: str | os.PathLike, *, sha256: str | None = None) -> dict:
         raise CheckpointError(f"Missing weight file '{path}'.")
     data = path.read_bytes()
     if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
-        raise CheckpointError(f"Weight file '{path}' does not match the SHA-256 recorded for it: the file is damaged "
-                              f"or was replaced. Retrain, or restore the file.")
+        raise CheckpointError(f"Weight file '{path}' is corrupt: it does not match the SHA-256 recorded for it "
+                              f"(damaged or replaced). Retrain, or restore the file.")
     try:
         return load_bytes(data)
     except Exception as e:  # safetensors raises its own error types for truncated/corrupt headers
@@ -382,7 +382,10 @@ def _configs(doc: dict, where: str):
 
 
 def _construct(doc: dict, where: str, device=None):
-    cls = MODEL_CLASSES.get(doc["class_name"], where=f"{where}: class_name")
+    try:
+        cls = MODEL_CLASSES.get(doc["class_name"], where=f"{where}: class_name")
+    except ConfigError as e:
+        raise CheckpointError(str(e)) from e
     model_cfg, spec, train, features = _configs(doc, where)
     try:
         if device is not None:

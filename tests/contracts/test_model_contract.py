@@ -10,7 +10,8 @@ import torch
 
 import vaekit
 from vaekit import CheckpointError, DataError
-from vaekit.config import LIKELIHOODS, NETS, PRIORS, DataSpec, ModelConfig
+from vaekit.config import DataSpec, ModelConfig
+from vaekit.registry import LIKELIHOODS, NETS, PRIORS
 from vaekit.data import Dataset
 
 from ..conftest import make_images

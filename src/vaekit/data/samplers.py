@@ -99,6 +99,9 @@ class TrainBatches:
                 yield Batch(xb)
             return
         per_batch = 0 if self._labelled is None else min(len(self._labelled), self.batch_size)
+        # the labelled queue starts afresh each epoch: an epoch depends only on the generator's state, so a
+        # run resumed from a checkpoint at an epoch boundary continues exactly
+        self._queue = []
         for xb, yb in self.data.batches(self.batch_size, shuffle=True, generator=self.generator, labels=True):
             if per_batch:
                 take = self._take(per_batch)
