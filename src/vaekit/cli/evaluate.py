@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from . import _console
-from ._options import DataOpt, LimitOpt, QuietOpt, RunDirArg, SeedOpt
+from ._options import DataOpt, LimitOpt, QuietOpt, RunDirArg, SeedOpt, ThreadsOpt
 
 EPILOG = """\
 [bold]Examples[/bold]
@@ -31,12 +31,14 @@ def eval_(
     batch_size: Annotated[int, typer.Option(min=1, help="Examples per batch.")] = 256,
     limit: LimitOpt = None,
     seed: SeedOpt = 0,
+    threads: ThreadsOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Evaluate a run on held-out data; print the metrics and write RUN/eval.json."""
     from ..tasks.runs import evaluate_run, evaluation_data, load_run, metric_rows, split_of, write_eval
 
     _console.seed_everything(seed)
+    _console.set_threads(threads)
     model = load_run(run)
     dataset = evaluation_data(model, data, limit=limit)
     result = evaluate_run(model, dataset, k=iwae_k, batch_size=batch_size, seed=seed, split=split_of(model, data),

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from . import _console
-from ._options import DataOpt, LimitOpt, QuietOpt, RunDirArg, SeedOpt
+from ._options import DataOpt, LimitOpt, QuietOpt, RunDirArg, SeedOpt, ThreadsOpt
 
 EPILOG = """\
 [bold]Examples[/bold]
@@ -29,12 +29,14 @@ def report(
     ] = 100,
     limit: LimitOpt = 1000,
     seed: SeedOpt = 0,
+    threads: ThreadsOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Write RUN/report.html with everything about a run in one self-contained file."""
     from ..tasks.report import write_run_report
 
     _console.seed_everything(seed)
+    _console.set_threads(threads)
     path = write_run_report(run, data=data, k=iwae_k, seed=seed, limit=limit,
                             progress=_console.eval_progress(quiet, "evaluating for the report"))
     _console.print_wrote(path, what="Report")

@@ -16,7 +16,11 @@ EPILOG = """\
 
   vaekit train mnist5k --out runs/digits --latent-dim 16 --epochs 20
 
-  vaekit train photos/ --out runs/photos --model conv --likelihood discretized_logistic
+  vaekit train photos/ --out runs/photos --net conv --likelihood discretized_logistic
+
+  vaekit train survey.csv --out runs/survey --missing ignore
+
+  vaekit train mnist5k --out runs/denoiser --corruption gaussian --corruption-level 0.3
 
   vaekit train data.csv --out runs/table --config vae.toml --label-column label
 
@@ -32,8 +36,9 @@ EPILOG = """\
 
   vaekit train mnist5k --out runs/cvae --conditional
 
-A --config file (JSON or TOML) holds the same fields in \\[model] and \\[train] sections or as flat keys; \
-flags given on the command line win over it.
+Every flag is the config field of the same name (--latent-dim is latent_dim). A --config file (JSON or \
+TOML) holds the same fields in \\[model] and \\[train] sections or as flat keys; flags given on the \
+command line win over it.
 
 --semi-supervised trains M2 of Kingma et al. 2014 (a classifier q(y|x) and a generator p(x|y,z)) on \
 partly labelled data; --stack-on RUN trains M1+M2 over the latent codes of the VAE in RUN. A --labels \
@@ -57,12 +62,39 @@ def _int_tuple(text: Optional[str], name: str) -> Optional[tuple[int, ...]]:
 def train(
     data: DataArg,
     out: Annotated[Path, typer.Option("--out", help="Run directory to write.", show_default=False)],
+    net: Annotated[
+        Optional[Net], typer.Option("--net", help="Encoder/decoder family: mlp or conv (the 'net' field).",
+                                    show_default=False)
+    ] = None,
     model: Annotated[
-        Optional[Net], typer.Option("--model", help="Encoder/decoder family (the 'net' field).", show_default=False)
+        Optional[Net], typer.Option("--model", hidden=True, help="Deprecated name of --net.", show_default=False)
     ] = None,
     latent_dim: Annotated[Optional[int], typer.Option(min=1, help="Dimension of z.", show_default=False)] = None,
     hidden_dims: Annotated[
         Optional[str], typer.Option(help="MLP hidden widths, e.g. 512,256.", show_default=False, metavar="INTS")
+    ] = None,
+    conv_channels: Annotated[
+        Optional[str], typer.Option(help="Channels of the conv stages, e.g. 32,64 (--net conv).", show_default=False,
+                                    metavar="INTS")
+    ] = None,
+    activation: Annotated[
+        Optional[str], typer.Option(help="Nonlinearity of the nets: relu, elu, silu, tanh or gelu \\[default: elu].",
+                                    show_default=False)
+    ] = None,
+    missing: Annotated[
+        Optional[str],
+        typer.Option(help="'ignore': NaN / empty cells are missing, and the model learns from the observed entries "
+                          "(MIWAE) \\[default: none: missing cells are an error].", show_default=False),
+    ] = None,
+    corruption: Annotated[
+        Optional[str],
+        typer.Option(help="Corrupt inputs while training a denoiser: gaussian, salt_and_pepper or mask (with "
+                          "--corruption-level) \\[default: none].", show_default=False),
+    ] = None,
+    corruption_level: Annotated[
+        Optional[float],
+        typer.Option(min=0, help="Noise std (gaussian) or fraction of entries (salt_and_pepper, mask).",
+                     show_default=False),
     ] = None,
     likelihood: Annotated[Optional[Likelihood], typer.Option(help="Family of p(x|z).", show_default=False)] = None,
     beta: Annotated[Optional[float], typer.Option(min=0, help="Weight of the KL term (1 = ELBO).", show_default=False)] = None,
@@ -78,6 +110,21 @@ def train(
     epochs: Annotated[Optional[int], typer.Option(min=1, help="Maximum epochs \\[default: 50].", show_default=False)] = None,
     batch_size: Annotated[Optional[int], typer.Option(min=1, help="Examples per step \\[default: 128].", show_default=False)] = None,
     lr: Annotated[Optional[float], typer.Option(min=0, help="Learning rate \\[default: 0.001].", show_default=False)] = None,
+    lr_schedule: Annotated[
+        Optional[str], typer.Option(help="Learning-rate schedule: constant or cosine \\[default: constant].",
+                                    show_default=False)
+    ] = None,
+    val_fraction: Annotated[
+        Optional[float],
+        typer.Option(min=0, max=0.9, help="Share of the data held out for validation and early stopping; 0 "
+                                         "turns both off \\[default: 0.1].", show_default=False),
+    ] = None,
+    max_time: Annotated[
+        Optional[float],
+        typer.Option(min=0, help="Wall-clock budget in seconds, as the max_time field (600 = 10 minutes); training "
+                                 "stops after the epoch in which it runs out \\[default: none].", show_default=False,
+                     metavar="SECONDS"),
+    ] = None,
     seed: Annotated[
         Optional[int], typer.Option(min=0, help="Seed of training and of torch's global RNG \\[default: 0].", show_default=False)
     ] = None,
@@ -130,6 +177,13 @@ def train(
 
     _console.seed_everything(0 if seed is None else seed)
     _console.set_threads(threads)
+    if model is not None:
+        if net is not None and net != model:
+            raise ConfigError(f"--model is the old name of --net; got --net {net} and --model {model}. "
+                              f"Give --net only.")
+        _console.stderr().print("Warning: --model is deprecated; use --net (the 'net' field).", style="yellow",
+                                markup=False)
+        net = model
     if semi_supervised and conditional:
         raise ConfigError("--semi-supervised and --conditional are two different models; choose one "
                           "(--conditional needs every label, --semi-supervised also learns from unlabelled data).")
@@ -138,7 +192,12 @@ def train(
     model_options = {
         "conditioning": conditioning,
         "classifier_weight": classifier_weight,
-        "net": model,
+        "net": net,
+        "conv_channels": _int_tuple(conv_channels, "conv_channels"),
+        "activation": activation,
+        "missing": missing,
+        "corruption": corruption,
+        "corruption_level": corruption_level,
         "latent_dim": latent_dim,
         "hidden_dims": _int_tuple(hidden_dims, "hidden_dims"),
         "likelihood": likelihood,
@@ -146,7 +205,8 @@ def train(
         "free_bits": free_bits,
         "iwae_k": iwae_k,
     }
-    train_options = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "kl_warmup": kl_warmup}
+    train_options = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "kl_warmup": kl_warmup,
+                     "lr_schedule": lr_schedule, "val_fraction": val_fraction, "max_time": max_time}
     run, dataset = train_run(
         data, out, model_options=model_options, train_options=train_options, config_file=config,
         autoencoder=True if autoencoder else None, resume=resume, overwrite=overwrite, limit=limit,

@@ -54,6 +54,7 @@ def load(
     label_column: str | None = None,
     columns: Sequence[str] | None = None,
     data_spec: DataSpec | None = None,
+    allow_missing: bool = False,
 ) -> Dataset:
     """Load a builtin data set or a file / folder as a :class:`Dataset` of model-ready examples.
 
@@ -81,6 +82,8 @@ def load(
     data_spec : DataSpec or None
         The spec of the data a model was trained on: new data is preprocessed identically (image
         size and mode, table columns, statistics and categories) and must fit it.
+    allow_missing : bool
+        Tables: keep missing cells as NaN (for models with ``missing="ignore"``) instead of refusing them.
 
     Returns
     -------
@@ -137,7 +140,7 @@ def load(
         no_split_check(split, text)
         return table_to_dataset(
             read_table(path, text), source=text, name=text, label_column=label_column, columns=columns,
-            data_spec=data_spec,
+            data_spec=data_spec, allow_missing=allow_missing,
         )
     channels, hw = image_target(hw, mode, data_spec)
     if path.is_dir():

@@ -59,13 +59,16 @@ def read_table(path: Path, name: str) -> "pd.DataFrame":
 
 
 # ---------------------------------------------------------------------------- column checks
-def _check_missing(s: "pd.Series", col: str, source: str) -> None:
+def _check_missing(s: "pd.Series", col: str, source: str, *, feature: bool = True) -> None:
     missing = s.isna().to_numpy()
     if missing.any():
         count = int(missing.sum())
+        what = (f"fill them (`vaekit impute {source} -o filled.csv` fills them with a VAE), or train with them "
+                f"left missing: `vaekit train ... --missing ignore` (ModelConfig(missing='ignore'))"
+                if feature else "fill or drop those rows first")
         raise DataError(
             f"Column '{col}' of {source} has {count} missing value{'s' if count != 1 else ''} "
-            f"(first in row {int(np.argmax(missing)) + 1}); fill or drop them first."
+            f"(first in row {int(np.argmax(missing)) + 1}); {what}."
         )
 
 
@@ -237,7 +240,7 @@ def encode_table(
     y = None
     if spec.label_column is not None and spec.label_column in df.columns:
         s = df[spec.label_column]
-        _check_missing(s, spec.label_column, source)
+        _check_missing(s, spec.label_column, source, feature=False)
         y, _ = encode_labels(s.to_numpy(), f"Column '{spec.label_column}' of {source}", known=spec.label_names)
     return x, y
 
@@ -280,7 +283,7 @@ def _fit_table(
     y, label_names = None, ()
     if label_column is not None:
         s = df[label_column]
-        _check_missing(s, label_column, source)
+        _check_missing(s, label_column, source, feature=False)
         y, label_names = encode_labels(s.to_numpy(), f"Column '{label_column}' of {source}")
     spec = DataSpec(
         kind="table", shape=(x.shape[1],), name=name, columns=tuple(names),

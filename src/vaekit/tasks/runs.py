@@ -89,6 +89,7 @@ def load_data(
     limit: int | None = None,
     data_spec=None,
     label_column: str | None = None,
+    allow_missing: bool = False,
 ) -> Dataset:
     """Load a data source (builtin name, folder or file) with :func:`vaekit.datasets.load`.
 
@@ -103,6 +104,8 @@ def load_data(
         Preprocess as the data a model was trained on.
     label_column : str or None
         Label column of a table.
+    allow_missing : bool
+        Keep missing table cells as NaN (models with ``missing="ignore"``).
 
     Returns
     -------
@@ -113,6 +116,8 @@ def load_data(
     kwargs: dict[str, Any] = {"split": split, "data_spec": data_spec}
     if label_column is not None:
         kwargs["label_column"] = label_column
+    if allow_missing:
+        kwargs["allow_missing"] = True
     return _limit(load(resolve_source(source), **kwargs), limit)
 
 
@@ -199,7 +204,13 @@ def run_data(model, data: str | os.PathLike | None = None, *, split: str = "trai
     source = _source_of(model) if data is None else os.fspath(data)
     if split == "test" and not _has_test_split(resolve_source(source)):
         split = "train"
-    return load_data(source, split=split, limit=limit, data_spec=model.data_spec)
+    return load_data(source, split=split, limit=limit, data_spec=model.data_spec, allow_missing=_ignores_missing(model))
+
+
+def _ignores_missing(model) -> bool:
+    """Whether the model scores observed entries only (``missing="ignore"``), so its data may have gaps."""
+    config = getattr(model, "config", None)
+    return getattr(config, "missing", "none") == "ignore"
 
 
 def evaluation_data(model, data: str | os.PathLike | None = None, *, limit: int | None = None) -> Dataset:
@@ -220,7 +231,8 @@ def evaluation_data(model, data: str | os.PathLike | None = None, *, limit: int 
             f"The run was trained on '{source}', which has no test split; pass the "
             f"evaluation data with --data DATA (a file or folder preprocessed like the training data)."
         )
-    return load_data(source, split="test", limit=limit, data_spec=model.data_spec)
+    return load_data(source, split="test", limit=limit, data_spec=model.data_spec,
+                     allow_missing=_ignores_missing(model))
 
 
 # ---------------------------------------------------------------------------------------------- config files
@@ -417,7 +429,7 @@ def train_run(
         train_cfg = TrainConfig.from_dict({**base, **file.train, **train_options}, where="the training options")
         if labels is None and label_fraction is None and labelled_per_class is None:
             choice = semi.read_label_record(out) or choice  # the labels the run was started with
-        data = _labelled_data(source, model.data_spec, limit, label_column, choice)
+        data = _labelled_data(source, model.data_spec, limit, label_column, choice, _ignores_missing(model))
     else:
         conditioning = model_options.get("conditioning", file.model.get("conditioning", "none"))
         _check_label_options(conditioning, autoencoder, choice, stack_on)
@@ -426,7 +438,8 @@ def train_run(
             data = _labelled_data(source, features.data_spec, limit, label_column, choice)
             model = _stacked(features, data, stack_on, {**file.model, **model_options})
         else:
-            data = _labelled_data(source, None, limit, label_column, choice)
+            missing = {**file.model, **model_options}.get("missing") == "ignore"
+            data = _labelled_data(source, None, limit, label_column, choice, missing)
             is_ae = autoencoder if autoencoder is not None else file.class_name == "Autoencoder"
             cls = Autoencoder if is_ae else VAE
             options = {**file.model, **model_options}
@@ -465,12 +478,12 @@ def _check_label_options(conditioning: str, autoencoder: bool | None, choice: Ma
 
 
 def _labelled_data(source, data_spec, limit: int | None, label_column: str | None,
-                   choice: Mapping[str, Any]) -> Dataset:
+                   choice: Mapping[str, Any], allow_missing: bool = False) -> Dataset:
     """The training data with the user's labels: the label file matches the whole source; hiding
     labels comes after ``limit``, so the kept labels are among the examples trained on."""
     from . import semisupervised as semi
 
-    data = load_data(source, data_spec=data_spec, label_column=label_column)
+    data = load_data(source, data_spec=data_spec, label_column=label_column, allow_missing=allow_missing)
     if choice["labels"] is not None:
         data = semi.apply_labels(data, labels=choice["labels"])
     data = _limit(data, limit)

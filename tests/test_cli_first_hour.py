@@ -1,0 +1,67 @@
+"""What a new user meets in the first hour (issue 15): guesses stated, flags for every field, data that differs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ._cli import invoke, ok
+
+TINY = ["--epochs", "1", "--hidden-dims", "16", "--quiet"]
+
+
+def _config(run: Path) -> dict:
+    return json.loads((run / "config.json").read_text())
+
+
+def test_train_on_a_table_with_missing_cells_points_to_impute_and_missing_ignore(tmp_path):
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame(rng.normal(size=(40, 3)), columns=["a", "b", "c"])
+    df.loc[[3, 7], "b"] = np.nan
+    df.to_csv(tmp_path / "t.csv", index=False)
+    result = invoke("train", tmp_path / "t.csv", "--out", tmp_path / "r", *TINY)
+    assert result.exit_code == 2
+    message = " ".join(result.output.split())
+    assert "Column 'b'" in message and "2 missing values" in message
+    assert "vaekit impute" in message and "--missing ignore" in message
+    ok("train", tmp_path / "t.csv", "--out", tmp_path / "r", "--missing", "ignore", *TINY)
+    assert _config(tmp_path / "r")["model"]["missing"] == "ignore"
+    # the run reads its own (incomplete) data again, e.g. for eval
+    ok("eval", tmp_path / "r", "--data", tmp_path / "t.csv", "--iwae-k", "2", "--quiet")
+
+
+def test_every_config_field_has_a_flag_of_the_same_name(tmp_path):
+    rng = np.random.default_rng(1)
+    np.save(tmp_path / "x.npy", rng.random((40, 1, 8, 8)).astype(np.float32))
+    ok("train", tmp_path / "x.npy", "--out", tmp_path / "r", "--net", "conv", "--conv-channels", "4,8",
+       "--activation", "tanh", "--missing", "ignore", "--corruption", "mask", "--corruption-level", "0.25",
+       "--lr-schedule", "cosine", "--val-fraction", "0.2", "--max-time", "600", "--latent-dim", "2", "--epochs", "1",
+       "--quiet")
+    config = _config(tmp_path / "r")
+    assert {k: config["model"][k] for k in ("net", "conv_channels", "activation", "missing", "corruption",
+                                            "corruption_level")} == {
+        "net": "conv", "conv_channels": [4, 8], "activation": "tanh", "missing": "ignore", "corruption": "mask",
+        "corruption_level": 0.25}
+    assert {k: config["train"][k] for k in ("lr_schedule", "val_fraction", "max_time")} == {
+        "lr_schedule": "cosine", "val_fraction": 0.2, "max_time": 600.0}
+
+
+def test_model_flag_is_a_deprecated_alias_of_net(tmp_path):
+    np.save(tmp_path / "x.npy", np.random.default_rng(2).random((30, 6)).astype(np.float32))
+    result = ok("train", tmp_path / "x.npy", "--out", tmp_path / "r", "--model", "mlp", *TINY)
+    assert "--model is deprecated; use --net" in result.output
+    assert _config(tmp_path / "r")["model"]["net"] == "mlp"
+    assert "--model" not in ok("train", "--help").output
+    bad = invoke("train", tmp_path / "x.npy", "--out", tmp_path / "r2", "--model", "mlp", "--net", "conv", *TINY)
+    assert bad.exit_code == 2 and "Give --net only" in bad.output
+
+
+@pytest.mark.parametrize("command", ["eval", "report"])
+def test_eval_and_report_take_threads(command, tmp_path):
+    np.save(tmp_path / "x.npy", np.random.default_rng(3).random((30, 6)).astype(np.float32))
+    ok("train", tmp_path / "x.npy", "--out", tmp_path / "r", *TINY)
+    ok(command, tmp_path / "r", "--data", tmp_path / "x.npy", "--iwae-k", "2", "--threads", "1", "--quiet")
