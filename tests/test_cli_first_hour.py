@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -65,3 +66,16 @@ def test_eval_and_report_take_threads(command, tmp_path):
     np.save(tmp_path / "x.npy", np.random.default_rng(3).random((30, 6)).astype(np.float32))
     ok("train", tmp_path / "x.npy", "--out", tmp_path / "r", *TINY)
     ok(command, tmp_path / "r", "--data", tmp_path / "x.npy", "--iwae-k", "2", "--threads", "1", "--quiet")
+
+
+@pytest.mark.parametrize("high", [1, 255])
+def test_uint8_binary_images_train_a_bernoulli_model_that_compresses_them(tmp_path, high):
+    # compress --help: binary images may be "0/1, 0/255 or bool"; that holds from training on.
+    bits = (np.random.default_rng(4).random((40, 8, 8)) < 0.3).astype(np.uint8) * high
+    np.save(tmp_path / "b.npy", bits)
+    result = ok("train", tmp_path / "b.npy", "--out", tmp_path / "r", "--latent-dim", "2", *TINY)
+    assert re.search(r"values\s*│\s*binary \(0/1\)", result.output), result.output
+    assert _config(tmp_path / "r")["model"]["likelihood"] == "bernoulli"
+    ok("compress", tmp_path / "r", tmp_path / "b.npy", "-o", tmp_path / "b.vkz")
+    ok("decompress", tmp_path / "r", tmp_path / "b.vkz", "-o", tmp_path / "back.npy")
+    np.testing.assert_array_equal(np.load(tmp_path / "back.npy"), bits)

@@ -507,6 +507,17 @@ def _stacked(features, data: Dataset, stack_on, options: Mapping[str, Any]):
     return StackedVAE.on(features, **m2)
 
 
+def _values_reading(spec) -> str:
+    """How the model reads the data's values (the guess a loader made, stated): binary, 8-bit, real."""
+    if spec.kind == "table":
+        return "table (standardised numbers, one-hot categories)"
+    if spec.levels == 2:
+        return "binary (0/1)"
+    if spec.levels is not None:
+        return f"{spec.levels} levels" + (" (8-bit)" if spec.levels == 256 else "")
+    return "real-valued" if spec.kind != "image" else "real-valued in [0, 1]"
+
+
 def training_summary(run, data: Dataset) -> dict[str, Any]:
     """What a finished training run (a :class:`~vaekit.rundir.Run`) did, for a short summary (labels -> values)."""
     model, history = run.model, run.history
@@ -516,6 +527,7 @@ def training_summary(run, data: Dataset) -> dict[str, Any]:
     summary: dict[str, Any] = {
         "model": f"{type(model).__name__} ({model.config.net}, latent_dim {model.latent_dim}, {model.config.likelihood})",
         "data": data.description or data.name,
+        "values": _values_reading(data.spec),
     }
     if getattr(model, "conditional", False):
         kind = "M1+M2" if getattr(model, "features", None) is not None else model.config.conditioning.replace("_", "-")
