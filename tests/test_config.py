@@ -51,7 +51,7 @@ def test_unknown_key_suggests_nearest():
 
 
 @pytest.mark.parametrize("cfg", [
-    ModelConfig(data_shape=(1, 28, 28), net="conv", conv_channels=(8, 16), beta=0.5),
+    ModelConfig(data_shape=(1, 28, 28), net="conv", net_options={"channels": (8, 16)}, beta=0.5),
     TrainConfig(epochs=3, grad_clip=None, max_time=12.5),
     DataSpec(kind="table", shape=(3,), columns=("a", "b_x", "b_y"), categories=(("x", "y"),), mean=(1.5,)),
 ])
@@ -105,3 +105,18 @@ def test_save_refuses_non_empty_dir_and_writes_atomically(tmp_path):
         vaekit.save(vaekit.VAE(ModelConfig(data_shape=(4,), latent_dim=2, hidden_dims=(8,))).initialize(1), tmp_path / "run")
     assert (tmp_path / "run" / "model.safetensors").read_bytes() == before
     assert not [p for p in (tmp_path / "run").iterdir() if p.name.endswith(".tmp")]
+
+
+def test_net_options_are_a_sub_config_of_the_net_family(tmp_path):
+    cfg = ModelConfig(data_shape=(3, 8, 8), net="conv", net_options={"channels": [4, 8], "residual_blocks": 1})
+    assert cfg.net_options.channels == (4, 8) and cfg.net_options.residual_blocks == 1
+    assert ModelConfig(data_shape=(3, 8, 8), net="conv").net_options.channels == (32, 64)  # the family's default
+    with pytest.raises(ConfigError, match="Unknown key 'chanels' in net_options. Did you mean 'channels'"):
+        ModelConfig(data_shape=(3, 8, 8), net="conv", net_options={"chanels": (4,)})
+    with pytest.raises(ConfigError, match="Unknown key 'channels' in net_options"):
+        ModelConfig(data_shape=(8,), net="mlp", net_options={"channels": (4,)})  # mlp has no options of its own
+    assert ModelConfig.from_dict(cfg.to_dict()) == cfg
+    # configs of format_version 1 kept conv options as flat fields: they still load
+    old = {k: v for k, v in cfg.to_dict().items() if k != "net_options"} | {"conv_channels": [4, 8], "residual_blocks": 1}
+    assert ModelConfig.from_dict(old) == cfg
+

@@ -38,6 +38,7 @@ class _Config:
         """Build from a dict, rejecting unknown keys and naming the nearest valid one."""
         if not isinstance(data, Mapping):
             raise ConfigError(f"{cls.__name__} expects a mapping; got {type(data).__name__}.")
+        data = cls._upgrade(dict(data))
         names = {f.name: f for f in fields(cls)}  # type: ignore[arg-type]
         for key in data:
             if key not in names:
@@ -48,6 +49,11 @@ class _Config:
                 value = _to_tuple(value)
             kwargs[key] = value
         return cls(**kwargs)
+
+    @classmethod
+    def _upgrade(cls, data: dict) -> dict:
+        """Translate keys of older config files (a no-op unless a config class overrides it)."""
+        return data
 
     def replace(self, **changes):
         """Return a copy with ``changes`` applied (validated again)."""
@@ -82,6 +88,23 @@ def _check_int_tuple(owner: str, name: str, value: Any, *, allow_empty: bool = T
     return tuple(value)
 
 
+def fold_legacy_net_fields(options: dict) -> dict:
+    """Move the flat ``conv_channels`` / ``residual_blocks`` of older configs and of the command line into
+    ``net_options`` (where the conv family reads them); other nets never used them.
+
+    >>> fold_legacy_net_fields({"net": "conv", "conv_channels": (8,)})
+    {'net': 'conv', 'net_options': {'channels': (8,)}}
+    """
+    legacy = {k: options.pop(k) for k in list(options) if k in ModelConfig._LEGACY_NET_FIELDS}
+    legacy = {k: v for k, v in legacy.items() if v is not None}
+    if legacy and options.get("net", "mlp") == "conv":
+        merged = dict(options.get("net_options") or {})
+        for k, v in legacy.items():
+            merged.setdefault(ModelConfig._LEGACY_NET_FIELDS[k], v)
+        options["net_options"] = merged
+    return options
+
+
 def _check_tuple_of(owner: str, name: str, value: Any, types, what: str) -> None:
     ok = isinstance(value, tuple) and all(isinstance(v, types) and not isinstance(v, bool) for v in value)
     if not ok:
@@ -102,10 +125,11 @@ class ModelConfig(_Config):
         Encoder/decoder network family.
     hidden_dims : tuple of int
         MLP hidden widths (encoder order; the decoder mirrors them). Empty means linear maps.
-    conv_channels : tuple of int
-        Channels of the stride-2 conv stages (encoder order; the decoder mirrors them).
-    residual_blocks : int
-        Residual blocks after each conv stage.
+    net_options : mapping or None
+        Options of the net family only (a sub-config, declared by the family in :mod:`vaekit.nets`), e.g.
+        for ``net="conv"``: ``{"channels": (32, 64), "residual_blocks": 0}`` (channels of the stride-2
+        conv stages in encoder order, the decoder mirrors them; residual blocks after each stage).
+        Missing keys take the family's defaults; unknown keys are refused.
     activation : str
         Hidden activation.
     likelihood : {"bernoulli", "gaussian", "heteroscedastic_gaussian", "discretized_logistic", "beta_binomial", "categorical256"}
@@ -150,8 +174,7 @@ class ModelConfig(_Config):
     latent_dim: int = 16
     net: str = "mlp"
     hidden_dims: tuple[int, ...] = (512, 256)
-    conv_channels: tuple[int, ...] = (32, 64)
-    residual_blocks: int = 0
+    net_options: Any = None
     activation: str = "elu"
     likelihood: str = "bernoulli"
     prior: str = "standard_normal"
@@ -167,16 +190,19 @@ class ModelConfig(_Config):
     num_classes: int = 0
     classifier_weight: float = 1.0
 
+    #: flat fields of format_version 1, now in ``net_options`` of the conv family
+    _LEGACY_NET_FIELDS = {"conv_channels": "channels", "residual_blocks": "residual_blocks"}
+
+    @classmethod
+    def _upgrade(cls, data: dict) -> dict:
+        return fold_legacy_net_fields(data)
+
     def __post_init__(self):
         o = "VAE"
         object.__setattr__(self, "data_shape", _check_int_tuple(o, "data_shape", self.data_shape, allow_empty=False))
         check_param(o, "latent_dim", self.latent_dim, Interval("int", 1, None))
         check_param(o, "net", self.net, Options(NETS.names()))
         object.__setattr__(self, "hidden_dims", _check_int_tuple(o, "hidden_dims", self.hidden_dims))
-        object.__setattr__(
-            self, "conv_channels", _check_int_tuple(o, "conv_channels", self.conv_channels, allow_empty=False)
-        )
-        check_param(o, "residual_blocks", self.residual_blocks, Interval("int", 0, None))
         check_param(o, "activation", self.activation, Options(ACTIVATIONS))
         check_param(o, "likelihood", self.likelihood, Options(LIKELIHOODS.names()))
         check_param(o, "prior", self.prior, Options(PRIORS.names()))
@@ -207,7 +233,9 @@ class ModelConfig(_Config):
         if self.conditioning != "none" and self.iwae_k > 1:
             raise ConfigError(f"conditioning={self.conditioning!r} trains on the ELBO; iwae_k must be 1 "
                               f"(got {self.iwae_k!r}). IWAE bounds are still available for evaluation.")
-        NETS.get(self.net)().check_shape(self)  # each net family says which example shapes it reads
+        family = NETS.get(self.net)()
+        object.__setattr__(self, "net_options", family.options(self.net_options))
+        family.check_shape(self)  # each net family says which example shapes it reads
 
 
 @dataclass(frozen=True, kw_only=True)

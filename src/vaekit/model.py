@@ -89,6 +89,11 @@ def default_config(spec: DataSpec, **overrides: Any) -> ModelConfig:
 
     shape = tuple(spec.shape)
     base = kind_of(spec).model_defaults(spec)
+    from .config import fold_legacy_net_fields
+
+    overrides = fold_legacy_net_fields(dict(overrides))
+    if "net" in overrides and overrides["net"] != base.get("net"):
+        base.pop("net_options", None)  # the preset's options belong to the preset's net
     base.update(overrides)
     return ModelConfig(data_shape=shape, **base)
 

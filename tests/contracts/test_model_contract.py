@@ -26,8 +26,9 @@ def _ids(c):
 
 def _build(net, lik, prior, cls, seed=0):
     shape = SHAPES[net]
-    cfg = ModelConfig(data_shape=shape, latent_dim=3, net=net, hidden_dims=(16,), conv_channels=(4, 8),
-                      residual_blocks=1, likelihood=lik, prior=prior)
+    options = {"channels": (4, 8), "residual_blocks": 1} if net == "conv" else None
+    cfg = ModelConfig(data_shape=shape, latent_dim=3, net=net, hidden_dims=(16,), net_options=options,
+                      likelihood=lik, prior=prior)
     model = getattr(vaekit, cls)(cfg, data_spec=DataSpec(kind="image", shape=shape, levels=256, name="tiny"))
     return model.initialize(seed)
 

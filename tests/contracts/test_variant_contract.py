@@ -28,7 +28,7 @@ VARIANTS = {
     "corruption_mask": dict(corruption="mask", corruption_level=0.25),
     "iwae": dict(iwae_k=3),
     "free_bits": dict(free_bits=0.5),
-    "conv_residual": dict(net="conv", conv_channels=(4,), residual_blocks=1),
+    "conv_residual": dict(net="conv", net_options={"channels": (4,), "residual_blocks": 1}),
     "autoencoder": dict(),
     "stacked": dict(),
 }

@@ -62,7 +62,7 @@ class ImageKind(DataKind):
     def model_defaults(self, spec):
         if spec.shape[0] == 1:
             return dict(net="mlp", hidden_dims=(512, 256), latent_dim=32, likelihood="bernoulli")
-        return dict(net="conv", conv_channels=(32, 64, 128), latent_dim=64, likelihood="discretized_logistic")
+        return dict(net="conv", net_options={"channels": (32, 64, 128)}, latent_dim=64, likelihood="discretized_logistic")
 
     def train_defaults(self, spec):
         return dict(lr=3e-3, binarize="dynamic") if spec.shape[0] == 1 else {}

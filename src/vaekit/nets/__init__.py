@@ -10,17 +10,46 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from dataclasses import dataclass
+from typing import Any, Mapping
 
 from torch import nn
 
-from ..config import ModelConfig
+from .._validation import Interval, check_param
+from ..config import ModelConfig, _check_int_tuple, _Config
 from ..errors import ConfigError
 from ..registry import NETS
 from .conv import ConvDecoder, ConvEncoder
 from .mlp import MLP, MLPDecoder, MLPEncoder
 
-__all__ = ["NetFamily", "build_encoder", "build_decoder", "encoder_trunk", "MLP", "MLPEncoder", "MLPDecoder",
+__all__ = ["NetFamily", "ConvOptions", "NoOptions", "build_encoder", "build_decoder", "encoder_trunk", "MLP", "MLPEncoder", "MLPDecoder",
            "ConvEncoder", "ConvDecoder"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class NoOptions(_Config):
+    """A family without options of its own."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConvOptions(_Config):
+    """Options of ``net="conv"``.
+
+    Parameters
+    ----------
+    channels : tuple of int
+        Channels of the stride-2 conv stages (encoder order; the decoder mirrors them).
+    residual_blocks : int
+        Residual blocks after each conv stage.
+    """
+
+    channels: tuple[int, ...] = (32, 64)
+    residual_blocks: int = 0
+
+    def __post_init__(self):
+        object.__setattr__(self, "channels", _check_int_tuple("net_options", "channels", self.channels,
+                                                               allow_empty=False))
+        check_param("net_options", "residual_blocks", self.residual_blocks, Interval("int", 0, None))
 
 
 class NetFamily:
@@ -28,6 +57,19 @@ class NetFamily:
 
     #: number of axes of one example this family reads (None: any)
     example_ndim: int | None = None
+    #: the family's own options (``ModelConfig.net_options``)
+    Options: type = NoOptions
+
+    def options(self, given: Any) -> _Config:
+        """``net_options`` as this family's options record (defaults filled, unknown keys refused)."""
+        if given is None:
+            return self.Options()
+        if isinstance(given, self.Options):
+            return given
+        if isinstance(given, Mapping):
+            return self.Options.from_dict(given, where="net_options")
+        raise ConfigError(f"The 'net_options' parameter of VAE must be a mapping of the net's options. "
+                          f"Got {given!r} instead.")
 
     def check_shape(self, config: ModelConfig) -> None:
         """Refuse a ``data_shape`` this family cannot read."""
@@ -73,17 +115,20 @@ class ConvFamily(NetFamily):
     """Stride-2 conv stages (optionally residual) for images of shape (channels, height, width)."""
 
     example_ndim = 3
+    Options = ConvOptions
 
     def shape_message(self, config):
         return (f"The 'net' parameter of VAE can be 'conv' only for image data of shape (channels, height, width); "
                 f"data_shape is {config.data_shape!r}. Use net='mlp'.")
 
     def encoder(self, config, out_dim):
-        return ConvEncoder(config.data_shape, config.conv_channels, out_dim, config.residual_blocks, config.activation)
+        o = config.net_options
+        return ConvEncoder(config.data_shape, o.channels, out_dim, o.residual_blocks, config.activation)
 
     def decoder(self, config, n_params):
-        return ConvDecoder(config.latent_dim, config.conv_channels, config.data_shape, n_params,
-                           config.residual_blocks, config.activation)
+        o = config.net_options
+        return ConvDecoder(config.latent_dim, o.channels, config.data_shape, n_params, o.residual_blocks,
+                           config.activation)
 
     def trunk(self, config):
         # the conv stages and a 256-wide linear map
