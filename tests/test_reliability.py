@@ -634,3 +634,40 @@ def test_an_empty_npy_file_is_one_clear_line_not_aborted(tmp_path, binary_run):
     debug = invoke("--debug", "embed", binary_run, tmp_path / "empty.npy", "-o", tmp_path / "e.npy")
     assert debug.exit_code != 0 and "Aborted" not in debug.output and debug.exception is not None
     assert not isinstance(debug.exception, SystemExit), repr(debug.exception)
+
+
+# ================================================================================================ wrong messages
+def test_denoise_and_impute_on_a_folder_say_it_is_a_folder(tmp_path, binary_run):
+    (tmp_path / "folder").mkdir()
+    fails("denoise", binary_run, tmp_path / "folder", "-o", tmp_path / "o.png", match=r"'.*folder' is a folder")
+    fails("impute", tmp_path / "folder", "-o", tmp_path / "o.csv", match=r"'.*folder' is a folder")
+    fails("decompress", binary_run, tmp_path / "folder", "-o", tmp_path / "o.npy", match=r"'.*folder' is a folder")
+
+
+@pytest.mark.parametrize("content", [b"age,income\n1,2\n", b"", b"\x00\x01\x02garbage"])
+def test_a_file_renamed_npy_is_not_reported_as_pickled_data(tmp_path, binary_run, content):
+    bad = tmp_path / "table.npy"
+    bad.write_bytes(content)
+    said = r"table\.npy' is (empty|not a NumPy)"
+    for args in (["reconstruct", binary_run, bad, "-o", tmp_path / "r.png"],
+                 ["train", bad, "--out", tmp_path / "run", "--epochs", "1"],
+                 ["compress", binary_run, bad, "-o", tmp_path / "c.vkz"],
+                 ["denoise", binary_run, bad, "-o", tmp_path / "d.npy"]):
+        result = fails(*args, match=said)
+        assert "pickle" not in result.output.replace("never unpickles", ""), result.output
+    if content.startswith(b"age"):
+        fails("reconstruct", binary_run, bad, "-o", tmp_path / "r.png", match=r"looks like text")
+
+
+def test_unscaled_huge_values_warn_at_loading_naming_the_file_and_range(tmp_path, caplog):
+    path = tmp_path / "big.npy"
+    np.save(path, (np.arange(40, dtype=np.int64).reshape(10, 4) + 2**40))
+    with caplog.at_level("WARNING", logger="vaekit"):
+        vaekit.datasets.load(str(path))
+    text = " ".join(r.getMessage() for r in caplog.records)
+    assert "big.npy" in text and "1.1e+12" in text and "standardi" in text, text
+    caplog.clear()
+    np.save(tmp_path / "ok.npy", np.random.default_rng(0).normal(size=(10, 4)))
+    with caplog.at_level("WARNING", logger="vaekit"):
+        vaekit.datasets.load(str(tmp_path / "ok.npy"))
+    assert not caplog.records

@@ -191,6 +191,25 @@ def resize_images(x: np.ndarray, channels: int | None, hw: tuple[int, int] | Non
     return x
 
 
+#: Vector data with values beyond this magnitude is almost surely unscaled (raw counts, ids, timestamps).
+UNSCALED_MAGNITUDE = 1e6
+
+
+def _warn_unscaled(what: str, lo: float, hi: float, dtype: np.dtype, data_spec) -> None:
+    """Warn, naming the data and its range, when new training vectors are far from unit scale."""
+    big = max(abs(lo), abs(hi))
+    if data_spec is not None or not big > UNSCALED_MAGNITUDE:
+        return
+    exact = ""
+    if dtype.kind in "iu" and big > 2**24:
+        exact = " Integers above 2**24 are not even exact in float32, the precision vaekit computes in."
+    logger.warning(
+        "%s has values in [%.4g, %.4g]; a VAE fitted to data of this scale reaches losses of order %.1e and learns "
+        "little. Standardise the features first ((x - mean) / std), or load them as a table (.csv), which vaekit "
+        "standardises.%s", what, lo, hi, big**2, exact,
+    )
+
+
 def prepare_array(
     raw: np.ndarray,
     what: str,
@@ -265,6 +284,7 @@ def prepare_array(
             raise DataError(f"{what} holds vectors of shape {a.shape}; image_size and mode apply to images only.")
         a = a.reshape(n, -1)
         lo, hi, binary = _scan(a, what)
+        _warn_unscaled(what, lo, hi, a.dtype, data_spec)
         spec_levels = data_spec.levels if data_spec is not None else None
         fields = {"kind": "array", "shape": (a.shape[1],), "levels": None, "image_mode": None}
         if a.dtype == np.bool_:

@@ -13,12 +13,43 @@ from ..errors import DataError
 from ._common import encode_labels, make_dataset, no_split_check, prepare_array
 from ._dataset import Dataset
 
-__all__ = ["load_npz", "load_npy", "MMAP_THRESHOLD_BYTES"]
+__all__ = ["load_npz", "load_npy", "check_numpy_file", "MMAP_THRESHOLD_BYTES"]
 
 logger = logging.getLogger(__name__)
 
 #: ``.npy`` files larger than this are memory-mapped; float32 ones then stream batch by batch.
 MMAP_THRESHOLD_BYTES = 256 * 2**20
+
+
+def check_numpy_file(path: str | Path, name: str | None = None) -> None:
+    """Raise a clear DataError unless ``path`` starts like a NumPy file (``.npy`` magic or a ``.npz`` zip).
+
+    NumPy reports any other file as "pickled (object) data" (its fallback reader is pickle), which
+    misleads: a CSV renamed ``.npy`` is not pickled. vaekit never unpickles either way.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "t.npy"
+    >>> _ = p.write_text("a,b\\n1,2\\n")
+    >>> check_numpy_file(p)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    vaekit.errors.DataError: 't.npy' is not a NumPy .npy/.npz file: it starts with b'a,b\\n1,2\\n', which looks like text ...
+    """
+    name = str(name if name is not None else Path(path).name)
+    with open(path, "rb") as f:
+        head = f.read(16)
+    if not head:
+        raise DataError(f"'{name}' is empty (0 bytes); it is not a NumPy .npy/.npz file.")
+    if head.startswith(b"\x93NUMPY") or head.startswith(b"PK"):
+        return
+    text = head.decode("utf-8", "ignore")  # a multi-byte character may be cut at byte 16
+    is_text = len(text.encode()) >= len(head) - 3 and all(ch.isprintable() or ch in "\r\n\t" for ch in text)
+    looks = "text (a CSV or text file renamed?)" if is_text else None
+    raise DataError(f"'{name}' is not a NumPy .npy/.npz file: it starts with {head!r}, which looks like "
+                    f"{looks or 'another kind of file'}. Save arrays with numpy.save / numpy.savez, or pass a table "
+                    f"as .csv.")
 
 
 def _read(npz, key: str, path: Path) -> np.ndarray:
@@ -40,6 +71,7 @@ def load_npz(
     hw: tuple[int, int] | None = None,
 ) -> Dataset:
     """Load ``x_train``/``y_train``/``x_test``/``y_test`` (``split`` picks) or ``x`` and optional ``y``."""
+    check_numpy_file(path, name)
     try:
         npz = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
@@ -94,6 +126,7 @@ def load_npy(
     """Load one array; files over :data:`MMAP_THRESHOLD_BYTES` are memory-mapped and, when float32 and
     model-ready (vectors, or images in [0, 1]), stream from disk batch by batch."""
     no_split_check(split, name)
+    check_numpy_file(path, name)
     big = path.stat().st_size > MMAP_THRESHOLD_BYTES
     try:
         # "c" (copy-on-write) rather than "r": batches come back as writable arrays, and a caller

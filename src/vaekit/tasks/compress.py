@@ -621,6 +621,8 @@ _LOSSLESS_MODES = {"1", "L", "RGB"}
 
 
 def _read_file(path: Path) -> bytes:
+    if path.is_dir():
+        raise DataError(f"'{path}' is a folder; expected a .vkz file written by `vaekit compress`.")
     if not path.is_file():
         raise DataError(f"No such file: '{path}'.")
     return path.read_bytes()
@@ -696,7 +698,10 @@ def read_inputs(inputs: Sequence[str | os.PathLike], *, key: str | None = None, 
                             f"recursively); nothing to compress.")
         return _stack_images(files, root)
     if len(paths) == 1 and paths[0].suffix.lower() in (".npy", ".npz"):
+        from ..data.arrays import check_numpy_file
+
         p = paths[0]
+        check_numpy_file(p, str(p))
         try:
             if p.suffix.lower() == ".npy":
                 return np.load(p, allow_pickle=False), {"kind": "npy", "name": p.name}

@@ -182,6 +182,9 @@ def _read_images(paths: Sequence[Path], model) -> torch.Tensor:
 
 
 def _read_array(path: Path) -> np.ndarray:
+    from ..data.arrays import check_numpy_file
+
+    check_numpy_file(path, str(path))
     try:
         if path.suffix.lower() == ".npy":
             return np.load(path, allow_pickle=False)
@@ -220,6 +223,8 @@ def denoise_files(model, inputs: Sequence[str | os.PathLike], output: str | os.P
     if not paths:
         raise DataError("denoise needs at least one input file.")
     for p in paths:
+        if p.is_dir():
+            raise DataError(f"'{p}' is a folder; denoise takes image files (e.g. '{p}/*.png') or one .npy/.npz array.")
         if not p.is_file():
             raise DataError(f"No such file: '{p}'. Expected image files or a .npy/.npz array.")
     out = Path(output)

@@ -315,6 +315,9 @@ def _fill_frame(frame, completed, spec: DataSpec):
 # ================================================================================================ files
 def _read_npz(path: Path, name: str) -> tuple[np.ndarray, np.ndarray | None]:
     """``x`` (with NaN for missing) and optional ``x_true`` from an .npz, or one array from an .npy."""
+    from ..data.arrays import check_numpy_file
+
+    check_numpy_file(path, name)
     try:
         if path.suffix.lower() == ".npy":
             return np.load(path, allow_pickle=False), None
@@ -353,6 +356,8 @@ def read_incomplete(path: str | os.PathLike) -> tuple[Any, Any]:
     from ..data.tables import read_table
 
     p = Path(path)
+    if p.is_dir():
+        raise DataError(f"'{path}' is a folder; impute takes one table file (.csv/.tsv/.parquet) or a .npz/.npy array.")
     if not p.is_file():
         raise DataError(f"No such file: '{path}'. Expected a .csv/.tsv/.parquet table or a .npz/.npy array.")
     lower = p.name.lower()
