@@ -119,4 +119,9 @@ def test_net_options_are_a_sub_config_of_the_net_family(tmp_path):
     # configs of format_version 1 kept conv options as flat fields: they still load
     old = {k: v for k, v in cfg.to_dict().items() if k != "net_options"} | {"conv_channels": [4, 8], "residual_blocks": 1}
     assert ModelConfig.from_dict(old) == cfg
+    # the CLI's flat flags and a preset's options combine (colour images: conv with channels 32, 64, 128)
+    rgb = DataSpec(kind="image", shape=(3, 8, 8), levels=256)
+    assert vaekit.VAE.for_data(rgb, residual_blocks=1).config.net_options == type(cfg.net_options)(
+        channels=(32, 64, 128), residual_blocks=1)
+    assert vaekit.VAE.for_data(rgb, conv_channels=(8,)).config.net_options.channels == (8,)
 

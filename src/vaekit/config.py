@@ -88,16 +88,17 @@ def _check_int_tuple(owner: str, name: str, value: Any, *, allow_empty: bool = T
     return tuple(value)
 
 
-def fold_legacy_net_fields(options: dict) -> dict:
+def fold_legacy_net_fields(options: dict, net: str | None = None) -> dict:
     """Move the flat ``conv_channels`` / ``residual_blocks`` of older configs and of the command line into
-    ``net_options`` (where the conv family reads them); other nets never used them.
+    ``net_options`` (where the conv family reads them); other nets never used them. ``net`` is the net
+    when ``options`` does not name one.
 
     >>> fold_legacy_net_fields({"net": "conv", "conv_channels": (8,)})
     {'net': 'conv', 'net_options': {'channels': (8,)}}
     """
     legacy = {k: options.pop(k) for k in list(options) if k in ModelConfig._LEGACY_NET_FIELDS}
     legacy = {k: v for k, v in legacy.items() if v is not None}
-    if legacy and options.get("net", "mlp") == "conv":
+    if legacy and options.get("net", net or "mlp") == "conv":
         merged = dict(options.get("net_options") or {})
         for k, v in legacy.items():
             merged.setdefault(ModelConfig._LEGACY_NET_FIELDS[k], v)

@@ -91,9 +91,11 @@ def default_config(spec: DataSpec, **overrides: Any) -> ModelConfig:
     base = kind_of(spec).model_defaults(spec)
     from .config import fold_legacy_net_fields
 
-    overrides = fold_legacy_net_fields(dict(overrides))
+    overrides = fold_legacy_net_fields(dict(overrides), net=base.get("net"))
     if "net" in overrides and overrides["net"] != base.get("net"):
         base.pop("net_options", None)  # the preset's options belong to the preset's net
+    elif isinstance(overrides.get("net_options"), dict):  # options given on top of the preset's
+        overrides["net_options"] = {**(base.get("net_options") or {}), **overrides["net_options"]}
     base.update(overrides)
     return ModelConfig(data_shape=shape, **base)
 
