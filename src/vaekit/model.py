@@ -453,14 +453,23 @@ class VAE(_SharedVerbs, nn.Module):
         return self.classifier(self._encoder_input(x))
 
     @staticmethod
-    def reparameterize(q: Distribution, n: int | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
-        """z = mu + sigma * eps with eps from ``generator``: (batch, latent) or (n, batch, latent).
+    def reparameterize(q: Distribution, n: int | None = None, generator: torch.Generator | None = None, *,
+                       eps: torch.Tensor | None = None) -> torch.Tensor:
+        """z = mu + sigma * eps: (batch, latent) or (n, batch, latent).
 
-        A point-mass posterior (the autoencoder's) gives its code, repeated ``n`` times.
+        ``eps`` is drawn from ``generator``, or given: shape (n, latent_dim) shares the same n draws
+        across every example of the batch (common random numbers, so scores differ between examples only
+        through the examples), (n, batch, latent_dim) gives each its own. A point-mass posterior (the
+        autoencoder's) gives its code, repeated ``n`` times.
         """
         base = q.base_dist if isinstance(q, Independent) else q
         if isinstance(q, PointMass):
             return q.rsample(() if n is None else (n,))
+        if eps is not None:
+            eps = eps.to(device=base.loc.device, dtype=base.loc.dtype)
+            if eps.dim() == 2:
+                eps = eps[:, None, :]  # (n, 1, latent): the same draws for every example
+            return base.loc + base.scale * eps  # (n, batch, latent)
         shape = base.loc.shape if n is None else (n, *base.loc.shape)
         eps = torch.randn(shape, generator=generator, device=base.loc.device, dtype=base.loc.dtype)
         return base.loc + base.scale * eps
