@@ -11,11 +11,18 @@
    over the size limit (declared and streamed), wrong types, broken JSON, NaN, oversized batches, unknown
    fields, broken multipart: every answer must be a 4xx (no 5xx, no dropped connection), and afterwards
    the server must still answer /info and /decode.
+5. A storm of ``--storm-seconds`` (default 30): ``--storm-concurrency`` (default 8) abusive clients cycle
+   through decompression-bomb PNGs (a 20000x20000 and a 12000x12000 header, as JSON and as uploads),
+   maximal-work /score requests (max_batch digits x the largest k the server allows), requests over the
+   work limit, 20 MiB bodies (declared and streamed) and bodies that never arrive (a Content-Length
+   larger than what is sent), while 4 normal clients send one-z /decode requests. Reported: 5xx count,
+   the p99 of the normal /decode requests during the storm, and the server's RSS sampled every 0.5 s
+   (it should level off).
 
-Last stdout line: one JSON object (requests/s, p50/p99 ms per endpoint, 5xx counts, alive_after).
+Last stdout line: one JSON object (requests/s, p50/p99 ms per endpoint, 5xx counts, alive_after, storm).
 
     python bench/serve_load.py [--run RUN] [--data PATH] [--requests 2000] [--concurrency 16]
-                               [--malformed 500] [--threads N] [--quick]
+                               [--malformed 500] [--storm-seconds 30] [--threads N] [--quick]
 """
 
 from __future__ import annotations
@@ -91,11 +98,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(run: Path, port: int, threads: int | None, max_body_mb: float) -> subprocess.Popen:
+def start_server(run: Path, port: int, threads: int | None, max_body_mb: float,
+                 body_timeout: float = 30.0) -> subprocess.Popen:
     import httpx
 
     cmd = [sys.executable, "-m", "vaekit", "serve", str(run), "--host", "127.0.0.1", "--port", str(port),
-           "--log-level", "warning", "--max-body-mb", str(max_body_mb)]
+           "--log-level", "warning", "--max-body-mb", str(max_body_mb), "--body-timeout", str(body_timeout)]
     if threads:
         cmd += ["--threads", str(threads)]
     log("starting: " + " ".join(cmd))
@@ -232,6 +240,156 @@ def alive(url: str, latent_dim: int) -> bool:
         return False
 
 
+# ----------------------------------------------------------------------------------------------- the storm
+def png_header_b64(w: int, h: int) -> bytes:
+    """A PNG whose header declares w x h pixels (a 1x1 image with IHDR rewritten): a decompression bomb."""
+    import struct
+    import zlib
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("L", (1, 1)).save(buf, format="PNG")
+    raw = bytearray(buf.getvalue())
+    at = raw.index(b"IHDR")
+    raw[at + 4:at + 12] = struct.pack(">II", w, h)
+    raw[at + 17:at + 21] = struct.pack(">I", zlib.crc32(bytes(raw[at:at + 17])) & 0xFFFFFFFF)
+    return bytes(raw)
+
+
+def rss_mib(pid: int) -> float | None:
+    """Resident memory of a process in MiB (Linux /proc), None where unavailable."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def storm_cases(info: dict, digits: list[str]) -> list[tuple[str, dict]]:
+    """(name, request kwargs) of the abusive requests: each must get a 4xx, quickly, and never a 5xx."""
+    limits = info["limits"]
+    max_batch, max_work, max_body = limits["max_batch"], limits.get("max_work", 25600), limits["max_body_bytes"]
+    n = max(1, min(max_batch, max_body // (3 * len(digits[0]) + 16)))  # as many digits as fit the body
+    k_max = max(1, max_work // n)
+    bombs = {"20000x20000": png_header_b64(20000, 20000), "12000x12000": png_header_b64(12000, 12000)}
+    huge = b'{"z": [[' + b"0," * (10 * 2**20) + b"0]]}"  # ~20 MiB
+
+    async def streamed():
+        chunk = b" " * 65536
+        for _ in range(20 * 2**20 // len(chunk)):
+            yield chunk
+
+    js = {"content-type": "application/json"}
+    cases = []
+    for size, raw in bombs.items():
+        b64 = base64.b64encode(raw).decode()
+        cases += [(f"bomb {size}: /encode", {"url": "/encode", "json": {"images": [b64]}}),
+                  (f"bomb {size}: /score/upload", {"url": "/score/upload",
+                                                    "files": [("files", ("bomb.png", raw, "image/png"))]})]
+    imgs = [digits[i % len(digits)] for i in range(n)]
+    cases += [
+        (f"maximal work: {n} x iwae k={k_max}", {"url": "/score", "json": {"images": imgs, "method": "iwae", "k": k_max},
+                                                 "expect": 200}),
+        (f"over the work limit: {n} x k=5000", {"url": "/score", "json": {"images": imgs, "method": "iwae", "k": 5000}}),
+        ("20 MiB body, declared", {"url": "/decode", "content": huge, "headers": js}),
+        ("20 MiB body, streamed", {"url": "/decode", "content": streamed, "headers": js}),
+        ("body that never arrives", {"url": "/encode", "slow": True}),
+    ]
+    return cases
+
+
+async def _never_arriving_body(port: int) -> int:
+    """A Content-Length of 1,000 with 10 bytes sent: the server must answer 408 and close."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"POST /encode HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: 1000\r\n\r\n{\"arrays\":")
+    await writer.drain()
+    try:
+        line = await asyncio.wait_for(reader.readline(), timeout=120)
+    finally:
+        writer.close()
+    parts = line.split()
+    return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+
+
+async def run_storm(url: str, port: int, pid: int, cases: list, zs: list, seconds: float, concurrency: int) -> dict:
+    import httpx
+
+    by_case: dict[str, Counter] = {name: Counter() for name, _ in cases}
+    normal_lat: list[float] = []
+    normal_status: Counter = Counter()
+    rss: list[tuple[float, float]] = []
+    t_start = time.perf_counter()
+    end = t_start + seconds
+    async with httpx.AsyncClient(base_url=url, timeout=180) as client:
+
+        async def abuser(offset: int):
+            i = offset
+            while time.perf_counter() < end:
+                name, kwargs = cases[i % len(cases)]
+                i += 1
+                kwargs = {k: v for k, v in kwargs.items() if k != "expect"}
+                try:
+                    if kwargs.pop("slow", False):
+                        by_case[name][await _never_arriving_body(port)] += 1
+                        continue
+                    if callable(kwargs.get("content")):
+                        kwargs["content"] = kwargs["content"]()
+                    r = await client.request("POST", **kwargs)
+                    by_case[name][r.status_code] += 1
+                except (httpx.HTTPError, OSError, asyncio.TimeoutError) as e:
+                    by_case[name][type(e).__name__] += 1
+
+        async def normal(offset: int):
+            i = offset
+            while time.perf_counter() < end:
+                t0 = time.perf_counter()
+                try:
+                    r = await client.post("/decode", json={"z": [zs[i % len(zs)]]})
+                    normal_status[r.status_code] += 1
+                    normal_lat.append((time.perf_counter() - t0) * 1000)
+                except httpx.HTTPError as e:
+                    normal_status[type(e).__name__] += 1
+                i += 1
+                await asyncio.sleep(0.01)
+
+        async def sample_rss():
+            while time.perf_counter() < end:
+                value = rss_mib(pid)
+                if value is not None:
+                    rss.append((round(time.perf_counter() - t_start, 2), round(value, 1)))
+                await asyncio.sleep(0.5)
+
+        await asyncio.gather(*(abuser(j) for j in range(concurrency)), *(normal(j) for j in range(4)), sample_rss())
+    lat = np.array(normal_lat) if normal_lat else np.array([np.nan])
+    total = Counter()
+    for c in by_case.values():
+        total.update(c)
+    values = [v for _, v in rss]
+    third = max(1, len(values) // 3)
+    growth = (max(values[-third:]) - max(values[third:2 * third] or values[:third])) if len(values) >= 3 else None
+    expected_ok = {name for name, kw in cases if kw.get("expect") == 200}
+    unexpected = sum(v for name, c in by_case.items() for k, v in c.items()
+                     if not (isinstance(k, int) and (400 <= k < 500 or (k == 200 and name in expected_ok))))
+    return {
+        "seconds": round(time.perf_counter() - t_start, 1), "abusive_requests": sum(total.values()),
+        "abusive_5xx": sum(v for k, v in total.items() if isinstance(k, int) and k >= 500),
+        "abusive_unexpected": unexpected,
+        "by_case": {name: {str(k): v for k, v in c.items()} for name, c in by_case.items()},
+        "normal_decode_requests": len(normal_lat), "normal_decode_statuses": {str(k): v for k, v in normal_status.items()},
+        "normal_decode_5xx": sum(v for k, v in normal_status.items() if isinstance(k, int) and k >= 500),
+        "normal_decode_p50_ms": round(float(np.nanpercentile(lat, 50)), 2),
+        "normal_decode_p99_ms": round(float(np.nanpercentile(lat, 99)), 2),
+        "rss_mib": rss, "rss_start_mib": values[0] if values else None, "rss_max_mib": max(values) if values else None,
+        "rss_end_mib": values[-1] if values else None,
+        "rss_growth_last_third_mib": None if growth is None else round(growth, 1),
+    }
+
+
 # ----------------------------------------------------------------------------------------------- main
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -243,11 +401,16 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3, help="Training epochs when no --run is given.")
     parser.add_argument("--threads", type=int, default=None, help="torch threads in the server (default: torch's).")
     parser.add_argument("--max-body-mb", type=float, default=4.0, help="The server's body limit.")
+    parser.add_argument("--storm-seconds", type=float, default=30.0, help="Length of the abuse storm (0: none).")
+    parser.add_argument("--storm-concurrency", type=int, default=8, help="Abusive clients during the storm.")
+    parser.add_argument("--body-timeout", type=float, default=5.0, help="The server's body timeout (seconds).")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--quick", action="store_true", help="200 requests, 100 malformed, 3,000 digits x 1 epoch.")
+    parser.add_argument("--quick", action="store_true",
+                        help="200 requests, 100 malformed, a 10 s storm, 3,000 digits x 1 epoch.")
     args = parser.parse_args()
     if args.quick:
         args.requests, args.malformed, args.epochs = min(args.requests, 200), min(args.malformed, 100), 1
+        args.storm_seconds = min(args.storm_seconds, 10.0)
 
     import vaekit
 
@@ -265,7 +428,7 @@ def main() -> None:
 
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        proc = start_server(run, port, args.threads, args.max_body_mb)
+        proc = start_server(run, port, args.threads, args.max_body_mb, args.body_timeout)
         try:
             async def decode(client, i):
                 return await client.post("/decode", json={"z": [zs[i % len(zs)]]})
@@ -281,6 +444,14 @@ def main() -> None:
             log(f"malformed: {args.malformed} requests")
             bad = asyncio.run(run_malformed(url, malformed_cases(d, int(args.max_body_mb * 2**20), digits[0]),
                                             args.malformed, args.concurrency))
+            storm = None
+            if args.storm_seconds > 0:
+                import httpx
+
+                info = httpx.get(url + "/info", timeout=10).json()
+                log(f"storm: {args.storm_seconds:g} s, {args.storm_concurrency} abusive clients beside 4 normal /decode")
+                storm = asyncio.run(run_storm(url, port, proc.pid, storm_cases(info, digits), zs, args.storm_seconds,
+                                              args.storm_concurrency))
             alive_after = alive(url, d) and proc.poll() is None
         finally:
             proc.terminate()
@@ -295,10 +466,17 @@ def main() -> None:
     print_table(f"vaekit serve on loopback ({args.concurrency} concurrent; model latent_dim {d}, {source})",
                 ["endpoint", "requests", "req/s", "p50 ms", "p99 ms", "5xx", "conn. errors / non-4xx"], rows)
     print(f"malformed statuses: {bad['statuses']}; server alive afterwards: {alive_after}")
+    if storm is not None:
+        print_table(f"storm ({storm['seconds']} s, {args.storm_concurrency} abusive clients + 4 normal)",
+                    ["case", "statuses"], [[name, c] for name, c in storm["by_case"].items()])
+        print(f"storm: normal /decode p99 {storm['normal_decode_p99_ms']} ms over {storm['normal_decode_requests']} "
+              f"requests; 5xx {storm['abusive_5xx'] + storm['normal_decode_5xx']}; RSS {storm['rss_start_mib']} -> "
+              f"max {storm['rss_max_mib']} -> {storm['rss_end_mib']} MiB (growth over the last third: "
+              f"{storm['rss_growth_last_third_mib']} MiB)")
     record = {
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "model": {"class_name": type(model).__name__, "config": model.config.to_dict(), "source": source},
-        "load": results, "malformed": bad, "alive_after": alive_after, "machine": machine_info(),
+        "load": results, "malformed": bad, "storm": storm, "alive_after": alive_after, "machine": machine_info(),
     }
     path = write_json("serve_load.json", record)
     log(f"wrote {path}")
@@ -309,6 +487,14 @@ def main() -> None:
         "errors_5xx": results["decode"]["errors_5xx"] + results["score"]["errors_5xx"],
         "connection_errors": sum(sum(r["connection_errors"].values()) for r in results.values()),
         "malformed_requests": bad["requests"], "malformed_5xx": bad["errors_5xx"], "malformed_not_4xx": bad["not_4xx"],
+        "storm_seconds": None if storm is None else storm["seconds"],
+        "storm_abusive_requests": None if storm is None else storm["abusive_requests"],
+        "storm_5xx": None if storm is None else storm["abusive_5xx"] + storm["normal_decode_5xx"],
+        "storm_unexpected": None if storm is None else storm["abusive_unexpected"],
+        "storm_decode_p99_ms": None if storm is None else storm["normal_decode_p99_ms"],
+        "storm_rss_start_mib": None if storm is None else storm["rss_start_mib"],
+        "storm_rss_max_mib": None if storm is None else storm["rss_max_mib"],
+        "storm_rss_growth_last_third_mib": None if storm is None else storm["rss_growth_last_third_mib"],
         "alive_after": alive_after, "requests": args.requests, "concurrency": args.concurrency,
         "quick": bool(args.quick), "date": record["machine"]["date"],
     }
