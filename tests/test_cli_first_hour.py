@@ -43,10 +43,10 @@ def test_every_config_field_has_a_flag_of_the_same_name(tmp_path):
        "--lr-schedule", "cosine", "--val-fraction", "0.2", "--max-time", "600", "--latent-dim", "2", "--epochs", "1",
        "--quiet")
     config = _config(tmp_path / "r")
-    assert {k: config["model"][k] for k in ("net", "conv_channels", "activation", "missing", "corruption",
-                                            "corruption_level")} == {
-        "net": "conv", "conv_channels": [4, 8], "activation": "tanh", "missing": "ignore", "corruption": "mask",
-        "corruption_level": 0.25}
+    assert {k: config["model"][k] for k in ("net", "activation", "missing", "corruption", "corruption_level")} == {
+        "net": "conv", "activation": "tanh", "missing": "ignore", "corruption": "mask", "corruption_level": 0.25}
+    # conv_channels is the conv family's 'channels' option (ModelConfig.net_options)
+    assert config["model"]["net_options"]["channels"] == [4, 8]
     assert {k: config["train"][k] for k in ("lr_schedule", "val_fraction", "max_time")} == {
         "lr_schedule": "cosine", "val_fraction": 0.2, "max_time": 600.0}
 
@@ -79,3 +79,28 @@ def test_uint8_binary_images_train_a_bernoulli_model_that_compresses_them(tmp_pa
     ok("compress", tmp_path / "r", tmp_path / "b.npy", "-o", tmp_path / "b.vkz")
     ok("decompress", tmp_path / "r", tmp_path / "b.vkz", "-o", tmp_path / "back.npy")
     np.testing.assert_array_equal(np.load(tmp_path / "back.npy"), bits)
+
+
+def _folder(root: Path, classes, n=6, seed=0):
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for c in classes:
+        (root / c).mkdir(parents=True)
+        for i in range(n):
+            Image.fromarray((rng.random((8, 8)) * 255).astype(np.uint8)).save(root / c / f"{i}.png")
+    return root
+
+
+def test_reconstruct_and_embed_a_folder_whose_class_names_the_model_never_saw(tmp_path):
+    train = _folder(tmp_path / "train", ["cats", "dogs"])
+    new = _folder(tmp_path / "new", ["incoming"], seed=1)
+    ok("train", train, "--out", tmp_path / "r", "--latent-dim", "2", *TINY)
+    ok("reconstruct", tmp_path / "r", new, "-o", tmp_path / "recon.png")
+    ok("embed", tmp_path / "r", new, "-o", tmp_path / "z.csv", "--with-labels", "--quiet")
+    z = pd.read_csv(tmp_path / "z.csv")
+    assert len(z) == 6 and set(z["label"]) == {"incoming"}  # the folder's own class names
+    ok("latent", tmp_path / "r", new, "-o", tmp_path / "latent.png")
+    # classify still needs the model's classes
+    bad = invoke("eval", tmp_path / "r", "--data", new, "--iwae-k", "2", "--quiet")
+    assert bad.exit_code == 0

@@ -419,6 +419,8 @@ def make_dataset(
     reading = fields.pop("reading", None)  # how raw values were read (binary? 8-bit?): stated, never silent
     if data_spec is not None:
         spec = dataclasses.replace(data_spec, name=name)
+        if y is not None and label_names and not data_spec.label_names:
+            spec = dataclasses.replace(spec, label_names=tuple(label_names))  # the data's own classes
     else:
         spec = DataSpec(name=name, label_names=tuple(label_names), **fields)
     if isinstance(x, np.ndarray) and not isinstance(x, np.memmap):

@@ -55,6 +55,7 @@ def load(
     columns: Sequence[str] | None = None,
     data_spec: DataSpec | None = None,
     allow_missing: bool = False,
+    labels: str = "model",
 ) -> Dataset:
     """Load a builtin data set or a file / folder as a :class:`Dataset` of model-ready examples.
 
@@ -84,6 +85,11 @@ def load(
         size and mode, table columns, statistics and categories) and must fit it.
     allow_missing : bool
         Tables: keep missing cells as NaN (for models with ``missing="ignore"``) instead of refusing them.
+    labels : {"model", "own", "none"}
+        With ``data_spec``: ``"model"`` maps the data's labels onto the classes the model was trained
+        with (a class it never saw is an error: what classifying needs); ``"own"`` keeps the data's own
+        class names (class folders named differently are fine: reconstructing or embedding does not use
+        labels); ``"none"`` drops them.
 
     Returns
     -------
@@ -110,6 +116,14 @@ def load(
     True
     """
     check_split(split)
+    check_param("load", "labels", labels, Options(("model", "own", "none")))
+    if labels != "model" and data_spec is not None and data_spec.label_names:
+        # The data's own labels: the class names the model knows play no part.
+        data = load(spec, split=split, image_size=image_size, mode=mode, label_column=label_column, columns=columns,
+                    data_spec=data_spec.replace(label_names=()), allow_missing=allow_missing)
+        if labels == "none" or data.y is None:
+            return dataclasses.replace(data, y=None, spec=data.spec.replace(label_names=()))
+        return data
     check_mode(mode)
     hw = check_image_size(image_size)
     if data_spec is not None and not isinstance(data_spec, DataSpec):

@@ -92,7 +92,8 @@ def _table_chunks(model, frames: Iterator, name: str, want_labels: bool):
 
 
 def _source_chunks(model, source: str, *, chunk_rows: int, split: str, want_labels: bool):
-    """(total rows, iterator of (x, labels)) over a data source, streaming .npy/.csv/.parquet files."""
+    """(total rows, iterator of (x, labels), class names or None for the model's) over a data source,
+    streaming .npy/.csv/.parquet files."""
     from ..data import apply_spec
     from .runs import resolve_source, run_data
 
@@ -118,7 +119,7 @@ def _source_chunks(model, source: str, *, chunk_rows: int, split: str, want_labe
             for s in range(0, arr.shape[0], chunk_rows):
                 yield apply_spec(np.asarray(arr[s : s + chunk_rows]), spec, name=f"rows {s}.. of '{source}'"), None
 
-        return int(arr.shape[0]), npy()
+        return int(arr.shape[0]), npy(), None
     if streamable and lower.endswith((".csv", ".tsv")):
         import pandas as pd
 
@@ -137,7 +138,7 @@ def _source_chunks(model, source: str, *, chunk_rows: int, split: str, want_labe
             except (pd.errors.ParserError, UnicodeDecodeError) as e:
                 raise DataError(f"File '{source}' could not be read as CSV: {e}") from e
 
-        return total, _table_chunks(model, frames(), str(source), want_labels)
+        return total, _table_chunks(model, frames(), str(source), want_labels), None
     if streamable:
         try:
             import pyarrow.parquet as pq
@@ -148,7 +149,7 @@ def _source_chunks(model, source: str, *, chunk_rows: int, split: str, want_labe
         except (OSError, ValueError) as e:
             raise DataError(f"File '{source}' could not be read as parquet: {e}") from e
         frames = (b.to_pandas() for b in pf.iter_batches(batch_size=chunk_rows))
-        return int(pf.metadata.num_rows), _table_chunks(model, frames, str(source), want_labels)
+        return int(pf.metadata.num_rows), _table_chunks(model, frames, str(source), want_labels), None
 
     data = run_data(model, source, split=split)  # builtins, folders, .npz: loaded by vaekit's loaders
     if want_labels and data.y is None:
@@ -158,7 +159,8 @@ def _source_chunks(model, source: str, *, chunk_rows: int, split: str, want_labe
         for s in range(0, len(data), chunk_rows):
             yield data.get(slice(s, s + chunk_rows)), None if data.y is None else data.y[s : s + chunk_rows].numpy()
 
-    return len(data), batches()
+    # the data's own class names (a folder may name its classes differently from the training data)
+    return len(data), batches(), data.spec.label_names
 
 
 def _label_values(y: np.ndarray, names: Sequence[str]) -> np.ndarray:
@@ -236,11 +238,12 @@ def embed_file(
         except ImportError as e:
             raise ImportError("Writing .parquet files needs pyarrow: pip install 'vaekit[parquet]'") from e
     t0 = time.perf_counter()
-    total, chunks = _source_chunks(model, os.fspath(source), chunk_rows=batch_size, split=split, want_labels=with_labels)
+    total, chunks, own_names = _source_chunks(model, os.fspath(source), chunk_rows=batch_size, split=split,
+                                              want_labels=with_labels)
     d = model.latent_dim
     columns = [f"z{i}" for i in range(d)]
     g = torch.Generator().manual_seed(seed) if sample else None
-    names = model.data_spec.label_names if model.data_spec is not None else ()
+    names = own_names if own_names is not None else model.data_spec.label_names if model.data_spec is not None else ()
 
     def encoded():
         done = 0

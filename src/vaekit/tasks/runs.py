@@ -90,6 +90,7 @@ def load_data(
     data_spec=None,
     label_column: str | None = None,
     allow_missing: bool = False,
+    labels: str = "model",
 ) -> Dataset:
     """Load a data source (builtin name, folder or file) with :func:`vaekit.datasets.load`.
 
@@ -106,6 +107,8 @@ def load_data(
         Label column of a table.
     allow_missing : bool
         Keep missing table cells as NaN (models with ``missing="ignore"``).
+    labels : {"model", "own", "none"}
+        How labels meet ``data_spec``'s classes (see :func:`vaekit.datasets.load`).
 
     Returns
     -------
@@ -118,6 +121,8 @@ def load_data(
         kwargs["label_column"] = label_column
     if allow_missing:
         kwargs["allow_missing"] = True
+    if labels != "model":
+        kwargs["labels"] = labels
     return _limit(load(resolve_source(source), **kwargs), limit)
 
 
@@ -187,8 +192,13 @@ def _source_of(model) -> str:
     return spec.name
 
 
-def run_data(model, data: str | os.PathLike | None = None, *, split: str = "train", limit: int | None = None) -> Dataset:
+def run_data(model, data: str | os.PathLike | None = None, *, split: str = "train", limit: int | None = None,
+             labels: str = "own") -> Dataset:
     """Data for a trained model, preprocessed exactly as its training data.
+
+    Labels keep the data's own class names (``labels="own"``): a folder whose class sub-folders the model
+    never saw still reconstructs, embeds and evaluates. A label-conditioned model needs its own classes,
+    so for it labels are matched against them (``"model"``) whatever ``labels`` says.
 
     Parameters
     ----------
@@ -204,7 +214,12 @@ def run_data(model, data: str | os.PathLike | None = None, *, split: str = "trai
     source = _source_of(model) if data is None else os.fspath(data)
     if split == "test" and not _has_test_split(resolve_source(source)):
         split = "train"
-    return load_data(source, split=split, limit=limit, data_spec=model.data_spec, allow_missing=_ignores_missing(model))
+    return load_data(source, split=split, limit=limit, data_spec=model.data_spec, allow_missing=_ignores_missing(model),
+                     labels=_labels_for(model, labels))
+
+
+def _labels_for(model, labels: str) -> str:
+    return "model" if getattr(model, "conditional", False) else labels
 
 
 def _ignores_missing(model) -> bool:
@@ -232,7 +247,7 @@ def evaluation_data(model, data: str | os.PathLike | None = None, *, limit: int 
             f"evaluation data with --data DATA (a file or folder preprocessed like the training data)."
         )
     return load_data(source, split="test", limit=limit, data_spec=model.data_spec,
-                     allow_missing=_ignores_missing(model))
+                     allow_missing=_ignores_missing(model), labels=_labels_for(model, "own"))
 
 
 # ---------------------------------------------------------------------------------------------- config files
