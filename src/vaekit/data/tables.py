@@ -34,6 +34,7 @@ __all__ = ["read_table", "table_to_dataset", "encode_table", "decode_table", "ro
 logger = logging.getLogger(__name__)
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq")
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def read_table(path: Path, name: str) -> "pd.DataFrame":
@@ -224,7 +225,14 @@ def encode_table(
         num = np.empty((n, len(spec.numeric_columns)), dtype=np.float64)
         for j, col in enumerate(spec.numeric_columns):
             num[:, j] = _numeric(df[col], col, source, allow_missing)
-        blocks.append((num - np.asarray(spec.mean)) / np.asarray(spec.std))
+        z = (num - np.asarray(spec.mean)) / np.asarray(spec.std)
+        huge = np.abs(z) > _FLOAT32_MAX
+        if huge.any():
+            i, j = (int(v[0]) for v in np.nonzero(huge))
+            col = spec.numeric_columns[j]
+            raise DataError(f"Column '{col}' of {source} has {num[i, j]:.4g} in row {i + 1}, too far outside the "
+                            f"training data to represent (more than 3.4e38 standard deviations from its mean).")
+        blocks.append(z)
     for col, cats in zip(spec.categorical_columns, spec.categories):
         values = _text(df[col], col, source, allow_missing)
         lookup = {c: i for i, c in enumerate(cats)}
@@ -396,11 +404,16 @@ def decode_table(x: Any, spec: DataSpec) -> "pd.DataFrame":
     return pd.DataFrame(out)
 
 
-def row_problems(df: "pd.DataFrame", spec: DataSpec) -> dict[int, str]:
+def row_problems(df: "pd.DataFrame", spec: DataSpec, source: str = "the table") -> dict[int, str]:
     """Rows of ``df`` that cannot be encoded with ``spec``, each with the reason (row index from 0 -> text).
 
-    A missing cell, text in a numeric column, an infinite number, or a category the model was not trained
-    on. Columns missing from ``df`` altogether are not row problems (:func:`encode_table` refuses them).
+    A missing cell, text in a numeric column, an infinite number (or one too large to represent once
+    standardised), or a category the model was not trained on.
+
+    Raises
+    ------
+    DataError
+        A column of the spec is missing from ``df`` altogether (not a problem of single rows).
 
     Examples
     --------
@@ -418,18 +431,21 @@ def row_problems(df: "pd.DataFrame", spec: DataSpec) -> dict[int, str]:
         for i in np.flatnonzero(rows).tolist():
             found.setdefault(i, text(i))
 
-    df = _frame(df, "the table") if len(df) else df
+    df = _frame(df, source) if len(df) else df
+    trained = spec.numeric_columns + spec.categorical_columns
+    _require(df, trained, source, trained)
     for col in spec.numeric_columns:
-        if col not in df.columns:
-            continue
         s = df[col]
         note(s.isna().to_numpy(), lambda i, col=col: f"missing value in column '{col}'")
         v = pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64)
         note(np.isnan(v) & s.notna().to_numpy(), lambda i, s=s, col=col: f"non-numeric value {s.iloc[i]!r} in column '{col}'")
         note(np.isinf(v), lambda i, col=col: f"infinite value in column '{col}'")
+        j = spec.numeric_columns.index(col)
+        with np.errstate(over="ignore", invalid="ignore"):
+            huge = np.abs((v - spec.mean[j]) / spec.std[j]) > _FLOAT32_MAX
+        note(huge & np.isfinite(v), lambda i, v=v, col=col: f"value {v[i]:.4g} in column '{col}' is too far outside "
+             f"the training data to score")
     for col, cats in zip(spec.categorical_columns, spec.categories):
-        if col not in df.columns:
-            continue
         s = df[col]
         note(s.isna().to_numpy(), lambda i, col=col: f"missing value in column '{col}'")
         text = s.astype(object).astype(str).to_numpy()

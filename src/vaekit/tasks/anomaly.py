@@ -50,7 +50,7 @@ from torch import nn
 
 from .. import io as vio
 from .. import rundir
-from .._validation import Interval, Options
+from .._validation import Interval, Options, check_param
 from ..data import Dataset
 from ..errors import CheckpointError, ConfigError, DataError
 from ._estimator import InputFormat, VAEEstimator
@@ -489,7 +489,7 @@ class VAEOutlierDetector(OutlierMixin, VAEEstimator):
         if rule == "reconstruction":
             diff = model.decode(mu).mean - xb  # (b, *data_shape)
             return -diff.pow(2).flatten(1).sum(1)
-        z = mu + sigma * eps[:, None, :]  # (k, b, latent_dim): the same eps for every example
+        z = model.reparameterize(q, eps=eps)  # (k, b, latent_dim): the same eps for every example
         log_px, log_ratio = model.log_weights(xb, q, z)  # (k, b) each
         if rule == "elbo":
             kl_dims = model.prior.kl_per_dim(q)
@@ -556,12 +556,15 @@ class VAEOutlierDetector(OutlierMixin, VAEEstimator):
     def predict(self, X) -> np.ndarray:
         """+1 for inliers, -1 for outliers (``decision_function(X) < 0``).
 
+        A score that is not a finite number (an input far outside anything the model has seen can make
+        the model's output overflow) is never "normal": such an example is an outlier.
+
         Returns
         -------
         ndarray of shape (n_samples,), int
         """
         d = self.decision_function(X)
-        return np.where(d < 0, -1, 1)
+        return np.where((d < 0) | ~np.isfinite(d), -1, 1)
 
     # ------------------------------------------------------------------ explanations
     @torch.inference_mode()
@@ -615,22 +618,100 @@ class VAEOutlierDetector(OutlierMixin, VAEEstimator):
         base = getattr(self, "feature_baseline_", None)
         if base is not None:
             nll = nll - base
-        fmt, spec = self._input_format, self.model_.data_spec
+        fmt = self._input_format
         if fmt.kind == "image":
             return nll.sum(axis=1)  # (n, H, W)
         if fmt.kind == "frame":
             flat = nll.reshape(len(nll), -1)
-            cols: dict[str, np.ndarray] = {}
-            for j, name in enumerate(spec.numeric_columns):
-                cols[name] = flat[:, j]
-            start = len(spec.numeric_columns)
-            for name, cats in zip(spec.categorical_columns, spec.categories):
-                cols[name] = flat[:, start : start + len(cats)].sum(axis=1)
-                start += len(cats)
-            return np.stack([cols[c] for c in fmt.columns], axis=1) if len(nll) else np.zeros((0, len(fmt.columns)))
+            return self._in_column_order({name: flat[:, idx].sum(axis=1) for name, idx in self._blocks()}, len(nll))
         if fmt.kind in ("table", "vector"):
             return nll.reshape(len(nll), -1)
         return nll
+
+    def _blocks(self) -> list[tuple[str, list[int]]]:
+        """(column, its entries in model space) for a table model: one entry per numeric column, a one-hot block
+        per categorical column."""
+        spec = self.model_.data_spec
+        blocks = [(name, [j]) for j, name in enumerate(spec.numeric_columns)]
+        start = len(spec.numeric_columns)
+        for name, cats in zip(spec.categorical_columns, spec.categories):
+            blocks.append((name, list(range(start, start + len(cats)))))
+            start += len(cats)
+        return blocks
+
+    def column_names(self) -> list[str]:
+        """The names :meth:`column_scores` answers for, in its column order."""
+        self._check_fitted()
+        fmt, spec = self._input_format, self.model_.data_spec
+        if fmt.kind == "frame":
+            return list(fmt.columns)
+        if spec is not None and spec.kind == "table":
+            return [name for name, _ in self._blocks()]
+        return [f"x{j}" for j in range(math.prod(self.model_.data_shape))]
+
+    def _in_column_order(self, cols: dict[str, np.ndarray], n: int) -> np.ndarray:
+        names = self.column_names()
+        return np.stack([cols[c] for c in names], axis=1) if n else np.zeros((0, len(names)))
+
+    def column_scores(self, X) -> np.ndarray:
+        """Which column made each row anomalous: how much higher the row would score with that column at its
+        typical value (a numeric column at its training mean; a categorical column at its best category).
+
+        A planted error in one column gives that column by far the largest gain. Unlike
+        :meth:`feature_scores` (each entry's own surprise), this is not misled by columns the model predicts
+        very precisely, whose likelihood drops whenever any other column pulls the latent code away.
+        For images and [0, 1] vectors it is :meth:`feature_scores`.
+
+        Parameters
+        ----------
+        X : ndarray, Tensor, DataFrame or Dataset
+
+        Returns
+        -------
+        ndarray of shape (n, n_columns)
+            In nats (the units of ``score_samples``); columns as :meth:`column_names`. NaN where the
+            row's score cannot be computed.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> X = np.random.default_rng(0).normal(size=(100, 3))
+        >>> det = VAEOutlierDetector(epochs=3, hidden_dims=(8,)).fit(X)
+        >>> int(det.column_scores(np.array([[0.0, 0.0, 25.0]])).argmax())
+        2
+        """
+        self._check_fitted()
+        spec = self.model_.data_spec
+        if spec is None or spec.kind != "table":
+            return self.feature_scores(X).reshape(len(self._as_tensor(X)), -1)
+        x = self._as_tensor(X)  # (n, n_features), standardised and one-hot
+
+        def score(v: torch.Tensor) -> np.ndarray:
+            return self.score_samples(Dataset(v, None, spec))
+
+        base = score(x)
+        gains = {}
+        for name, idx in self._blocks():
+            if name in spec.numeric_columns:
+                v = x.clone()
+                v[:, idx] = 0.0  # the training mean, standardised
+                gains[name] = score(v) - base
+                continue
+            best = None
+            for k in idx:
+                v = x.clone()
+                v[:, idx] = 0.0
+                v[:, k] = 1.0
+                s = score(v)
+                best = s if best is None else np.fmax(best, s)
+            gains[name] = best - base
+        return self._in_column_order(gains, len(x))
+
+    def _as_tensor(self, X) -> torch.Tensor:
+        x = self._model_input(X)
+        if isinstance(x, Dataset):
+            x = x.x
+        return torch.as_tensor(np.asarray(x, dtype=np.float32)) if not isinstance(x, torch.Tensor) else x.float()
 
 
 def _load_prefixed(module: nn.Module, tensors: dict, prefix: str, path: Path) -> None:
@@ -645,9 +726,21 @@ def _read_detector(run: Path) -> dict | None:
     path = run / DETECTOR_FILE
     if not path.is_file():
         return None
-    doc = vio.read_json(path)
-    if not isinstance(doc, dict) or not {"params", "offset", "train_scores"} <= set(doc):
+    try:
+        doc = vio.read_json(path)
+    except (ValueError, UnicodeDecodeError, OSError) as e:  # json.JSONDecodeError is a ValueError
+        raise CheckpointError(f"Detector file '{path}' is corrupt: it is not valid JSON ({e}). Fit the detector "
+                              f"again with `vaekit anomaly fit DATA --out {run} --overwrite`.") from e
+    if not isinstance(doc, dict) or not {"params", "offset", "train_scores"} <= set(doc) or not isinstance(
+            doc["params"], dict):
         raise CheckpointError(f"Detector file '{path}' is corrupt: expected keys params, offset, train_scores.")
+    try:
+        offset = float(doc["offset"])
+        scores = np.asarray(doc["train_scores"], dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"Detector file '{path}' is corrupt: offset and train_scores must be numbers ({e}).") from e
+    if not math.isfinite(offset) or scores.ndim != 1 or not np.isfinite(scores).all():
+        raise CheckpointError(f"Detector file '{path}' is corrupt: offset and train_scores must be finite numbers.")
     return doc
 
 
@@ -689,11 +782,18 @@ def fit_run(
     """
     from .runs import load_data
 
-    rundir.prepare_run_dir(out, overwrite=overwrite)  # fail before training, not after
-    data = source if isinstance(source, Dataset) else load_data(source, split=split, limit=limit, label_column=label_column)
-    det = VAEOutlierDetector(**params).fit(data)
-    det.save(out, overwrite=True)
-    return VAEOutlierDetector.from_run(out), data
+    target = rundir.RunDirectory(out, overwrite=overwrite)  # refuse a non-empty folder before training, not after
+    try:
+        data = source if isinstance(source, Dataset) else load_data(source, split=split, limit=limit,
+                                                                    label_column=label_column)
+        det = VAEOutlierDetector(**params).fit(data)
+        det.save(out, overwrite=True)
+        saved = VAEOutlierDetector.from_run(out)
+    except BaseException:
+        target.abort()  # no empty or half-written run left behind; a replaced run comes back
+        raise
+    target.commit()
+    return saved, data
 
 
 @dataclass(frozen=True)
@@ -730,9 +830,15 @@ def score_run(
 ) -> ScoreResult:
     """Score every input of a data source with a run's detector (``vaekit anomaly score``).
 
-    Writes ``output`` (CSV: ``id``, ``score``, ``is_outlier``), and beside it ``scores.png`` (histogram
-    of the scores with the threshold) and ``top.png`` (the ``top`` most anomalous inputs: images beside
-    their reconstruction and a per-pixel heat map; table rows with their most surprising columns).
+    Writes ``output`` (CSV: ``id``, ``score``, ``is_outlier``, ``reason``), and beside it ``scores.png``
+    (histogram of the scores with the threshold, log counts) and ``top.png`` (the ``top`` most anomalous
+    inputs: images beside their reconstruction and a per-pixel heat map; table rows with the columns that
+    made them anomalous, see :meth:`VAEOutlierDetector.column_scores`).
+
+    A row that cannot be scored is never "normal": a table row with a category the model was not
+    trained on, a missing or infinite cell, or a value too large to encode, and any input whose score is
+    not a finite number, is an outlier with an empty score and the reason in ``reason``. Table rows
+    flagged by the threshold name their most anomalous column there.
 
     Parameters
     ----------
@@ -755,36 +861,106 @@ def score_run(
     """
     import pandas as pd
 
-    from .runs import run_data
-
     _check_int("score_run", "top", top, 1)
     output = Path(output)
     if output.suffix.lower() != ".csv":
         raise ConfigError(f"The 'output' parameter of score_run must be a .csv file. Got '{output}' instead.")
     det = VAEOutlierDetector.from_run(run, **params)
-    data = source if isinstance(source, Dataset) else run_data(det.model_, source, split=split, limit=limit)
-    scores = det.score_samples(data)
-    outlier = scores < det.offset_
-    ids = data.ids if data.ids is not None else [str(i) for i in range(len(data))]
-    table = pd.DataFrame({"id": ids, "score": scores, "is_outlier": outlier})
-    if data.y is not None:
-        names = data.spec.label_names
-        y = data.y.numpy()
-        table["label"] = [names[v] if 0 <= v < len(names) else str(v) for v in y.tolist()] if names else y
+    data, rows, ids, labels, reasons = _scorable(det, source, split, limit)
+    scores = np.full(len(ids), np.nan)
+    if data is not None:
+        scores[rows] = det.score_samples(data)
+    for i in np.flatnonzero(~np.isfinite(scores)).tolist():
+        reasons.setdefault(i, "the score is not a finite number (the model's output overflowed for this input)")
+        scores[i] = np.nan
+    outlier = ~np.isfinite(scores) | (scores < det.offset_)
+    _explain_outliers(det, data, rows, scores, outlier, reasons)
+    table = pd.DataFrame({"id": ids, "score": scores, "is_outlier": outlier,
+                          "reason": [reasons.get(i, "") for i in range(len(ids))]})
+    if labels is not None:
+        table["label"] = labels
     output.parent.mkdir(parents=True, exist_ok=True)
     vio.atomic_write_text(output, table.to_csv(index=False, float_format="%.6g"))
     from .. import viz
 
     hist_path, top_path = output.parent / "scores.png", output.parent / "top.png"
     viz.save_figure(scores_figure(scores, det.offset_, train_scores=det.train_scores_, rule=det.scoring_), hist_path)
-    order = np.argsort(scores, kind="stable")[: min(top, len(scores))]
-    viz.save_figure(top_picture(det, data, order, scores, ids), top_path)
+    by_row = np.full(len(ids), -1)
+    by_row[rows] = np.arange(len(rows))
+    finite = np.flatnonzero(np.isfinite(scores))
+    order = finite[np.argsort(scores[finite], kind="stable")][:top]
+    unscored = len(ids) - len(finite)
+    viz.save_figure(top_picture(det, data, by_row[order], scores[order], [ids[i] for i in order], unscored=unscored),
+                    top_path)
     return ScoreResult(table=table, offset=float(det.offset_), n_outliers=int(outlier.sum()),
                        paths=[output, hist_path, top_path])
 
 
+def _scorable(det: VAEOutlierDetector, source, split: str, limit: int | None):
+    """What of ``source`` can be scored: (Dataset of those rows or None, their positions, ids of all rows,
+    labels of all rows or None, {position: why it cannot be scored}).
+
+    A table file scored by a table model is read here so that a row the model cannot encode (an unseen
+    category, a missing cell, ...) is reported as that row's problem instead of refusing the file.
+    """
+    from .runs import run_data
+
+    import pandas as pd
+
+    spec = det.model_.data_spec
+    path = None if isinstance(source, Dataset) else Path(os.fspath(source))
+    if path is not None and spec is not None and spec.kind == "table" and path.is_file() and \
+            path.name.lower().endswith((".csv", ".tsv", ".parquet", ".pq")):
+        from ..data.tables import read_table, row_problems, table_to_dataset
+
+        check_param("score_run", "limit", limit, Interval("int", 1, None, optional=True))
+        df = read_table(path, str(source))
+        if limit is not None:
+            df = df.iloc[:limit]
+        if len(df) == 0:
+            raise DataError(f"File '{source}' has no rows to score.")
+        reasons = row_problems(df, spec, str(source))
+        rows = np.asarray([i for i in range(len(df)) if i not in reasons], dtype=np.int64)
+        default_index = isinstance(df.index, pd.RangeIndex) and df.index.start == 0 and df.index.step == 1
+        ids = [str(i) for i in range(len(df))] if default_index else [str(i) for i in df.index]
+        labels = None
+        if spec.label_column is not None and spec.label_column in df.columns:
+            labels = df[spec.label_column].to_numpy()
+        kept = df.iloc[rows].drop(columns=[spec.label_column], errors="ignore") if spec.label_column else df.iloc[rows]
+        data = table_to_dataset(kept, source=str(source), name=path.name, data_spec=spec) if len(rows) else None
+        return data, rows, ids, labels, reasons
+    data = source if isinstance(source, Dataset) else run_data(det.model_, source, split=split, limit=limit)
+    ids = data.ids if data.ids is not None else [str(i) for i in range(len(data))]
+    labels = None
+    if data.y is not None:
+        names = data.spec.label_names
+        y = data.y.numpy()
+        labels = [names[v] if 0 <= v < len(names) else str(v) for v in y.tolist()] if names else y
+    return data, np.arange(len(data)), list(ids), labels, {}
+
+
+def _explain_outliers(det: VAEOutlierDetector, data, rows, scores, outlier, reasons: dict) -> None:
+    """Name the most anomalous column of each flagged table row in ``reasons`` (the rows with a score)."""
+    spec = det.model_.data_spec
+    if data is None or spec is None or spec.kind != "table":
+        return
+    flagged = [k for k, i in enumerate(rows.tolist()) if outlier[i] and np.isfinite(scores[i])]
+    if not flagged:
+        return
+    idx = torch.as_tensor(flagged, dtype=torch.int64)
+    gains = det.column_scores(Dataset(data.get(idx), None, data.spec))
+    names = det.column_names()
+    for k, g in zip(flagged, gains):
+        if np.isfinite(g).any():
+            j = int(np.nanargmax(g))
+            reasons.setdefault(int(rows[k]), f"most anomalous column: '{names[j]}' (+{g[j]:.3g} if it were typical)")
+
+
 def scores_figure(scores: np.ndarray, offset: float, *, train_scores: np.ndarray | None = None, rule: str = ""):
-    """Histogram of ``scores`` (and of the training scores, faint) with the threshold as a red line.
+    """Histogram of ``scores`` (and of the training scores, faint, scaled to the same count) with the
+    threshold as a red line, on a log count axis so the bulk of normal rows and a few far outliers both show.
+
+    Scores that are not finite (rows that could not be scored) are left out and counted in the legend.
 
     Returns
     -------
@@ -795,28 +971,48 @@ def scores_figure(scores: np.ndarray, offset: float, *, train_scores: np.ndarray
     fig = Figure(figsize=(7, 4), layout="constrained")
     ax = fig.add_subplot()
     scores = np.asarray(scores, dtype=np.float64)
-    both = scores if train_scores is None else np.concatenate([scores, train_scores])
-    lo, hi = np.percentile(both, [0.5, 100]) if len(both) > 20 else (both.min(), both.max())
-    lo = min(lo, offset)
+    finite = scores[np.isfinite(scores)]
+    train = None if train_scores is None else np.asarray(train_scores, dtype=np.float64)
+    train = None if train is None else train[np.isfinite(train)]
+    both = finite if train is None else np.concatenate([finite, train])
+    if len(both):
+        hi = float(both.max())
+        bulk = min(float(np.percentile(both, 1)), offset)  # far outliers would squash the bulk into one bar
+        lo = max(float(both.min()), bulk - 0.25 * max(hi - bulk, 1e-9))
+    else:
+        lo, hi = offset - 1, offset + 1
     bins = np.linspace(lo, hi if hi > lo else lo + 1, 60)
-    if train_scores is not None and len(train_scores):
-        ax.hist(np.clip(train_scores, lo, None), bins=bins, density=True, alpha=0.35, color="grey", label="training data")
-    ax.hist(np.clip(scores, lo, None), bins=bins, density=True, alpha=0.75, color="tab:blue", label="scored data")
-    n_out = int((scores < offset).sum())
+    if train is not None and len(train):
+        ax.hist(np.clip(train, lo, None), bins=bins, weights=np.full(len(train), max(len(finite), 1) / len(train)),
+                alpha=0.35, color="grey", label="training data (scaled)")
+    ax.hist(np.clip(finite, lo, None), bins=bins, alpha=0.75, color="tab:blue", label="scored data")
+    n_out = int((finite < offset).sum())
     ax.axvline(offset, color="red", lw=2, label=f"threshold {offset:.4g} ({n_out:,} of {len(scores):,} below)")
-    ax.set_xlabel(f"score ({rule}; higher = more normal; lowest 0.5% clipped)" if rule else "score (higher = more normal)")
-    ax.set_ylabel("density")
+    if len(finite) < len(scores):
+        ax.plot([], [], " ", label=f"{len(scores) - len(finite):,} could not be scored (outliers)")
+    ax.set_yscale("log")
+    clipped = int((finite < lo).sum())
+    what = f"score ({rule}; higher = more normal)" if rule else "score (higher = more normal)"
+    ax.set_xlabel(what + (f"; {clipped:,} below {lo:.4g} drawn in the first bar" if clipped else ""))
+    ax.set_ylabel("count (log scale)")
     ax.set_title("Anomaly scores")
     ax.legend(loc="upper left", fontsize=8)
     return fig
 
 
-def top_picture(det: VAEOutlierDetector, data: Dataset, order: np.ndarray, scores: np.ndarray, ids: Sequence[str]):
-    """The inputs ``order`` (most anomalous first) explained.
+def top_picture(det: VAEOutlierDetector, data: Dataset | None, order: np.ndarray, scores: np.ndarray,
+                ids: Sequence[str], *, unscored: int = 0):
+    """The inputs ``order`` (positions in ``data``, most anomalous first) explained; ``scores[r]`` and
+    ``ids[r]`` belong to ``order[r]``.
 
     Images: one row per input -- the input, its reconstruction, and the per-pixel heat map of
-    :meth:`VAEOutlierDetector.feature_scores`. Tables and vectors: one bar chart per input of its
-    eight most surprising columns.
+    :meth:`VAEOutlierDetector.feature_scores`. Tables and vectors: one bar chart per input of the eight
+    columns that made it most anomalous (:meth:`VAEOutlierDetector.column_scores`).
+
+    Parameters
+    ----------
+    unscored : int
+        Inputs that could not be scored (named in the title; they have no picture).
 
     Returns
     -------
@@ -825,56 +1021,49 @@ def top_picture(det: VAEOutlierDetector, data: Dataset, order: np.ndarray, score
     from matplotlib.figure import Figure
 
     model = det.model_
-    idx = torch.as_tensor(np.asarray(order, dtype=np.int64))
-    x = data.get(idx)  # (n, *data_shape)
-    heat = det.feature_scores(Dataset(x, None, data.spec))  # (n, *data_shape)
     n = len(order)
+    note = f"; {unscored:,} more could not be scored (see the reason column)" if unscored else ""
+    if n == 0 or data is None:
+        fig = Figure(figsize=(6, 1.5), layout="constrained")
+        fig.text(0.5, 0.5, f"No input could be scored{note}.", ha="center", va="center")
+        return fig
+    x = data.get(torch.as_tensor(np.asarray(order, dtype=np.int64)))  # (n, *data_shape)
     if model.data_spec is not None and model.data_spec.kind == "image":
+        heat = det.feature_scores(Dataset(x, None, data.spec))  # (n, H, W)
         with torch.inference_mode():
             rec = model.reconstruct(x.to(model.device)).cpu()
         fig = Figure(figsize=(6.2, 2.0 * n + 0.4), layout="constrained")
         axes = fig.subplots(n, 3, squeeze=False)
         hm = heat if heat.ndim == 3 else heat.sum(axis=1)  # (n, H, W): image formats come summed over channels
         vmax = float(max(np.percentile(hm, 99), 1e-6))
-        for r, i in enumerate(order):
+        for r in range(n):
             for c, (img, title) in enumerate(((x[r], "input"), (rec[r], "reconstruction"))):
                 a = img.clamp(0, 1).permute(1, 2, 0).numpy()
                 axes[r, c].imshow(a[:, :, 0] if a.shape[2] == 1 else a, cmap="gray", vmin=0, vmax=1)
-                axes[r, c].set_title(f"{ids[i]}  score {scores[i]:.4g}" if c == 0 else title, fontsize=8)
+                axes[r, c].set_title(f"{ids[r]}  score {scores[r]:.4g}" if c == 0 else title, fontsize=8)
             im = axes[r, 2].imshow(hm[r], cmap="magma", vmin=0, vmax=vmax)
             axes[r, 2].set_title("per-pixel surprise", fontsize=8)
             for ax in axes[r]:
                 ax.set_xticks([]), ax.set_yticks([])
         fig.colorbar(im, ax=axes[:, 2], shrink=0.6, label="excess NLL (nats)")
-        fig.suptitle(f"{n} most anomalous inputs (lowest scores)")
+        fig.suptitle(f"{n} most anomalous inputs (lowest scores){note}")
         return fig
-    spec = model.data_spec
-    flat = np.asarray(heat).reshape(n, -1)
-    if det._input_format.kind == "frame":  # feature_scores already gave one value per column
-        names = list(det._input_format.columns)
-    elif spec is not None and spec.kind == "table":
-        names = list(spec.numeric_columns)
-        blocks = [flat[:, : len(names)]]
-        start = len(names)
-        for col, cats in zip(spec.categorical_columns, spec.categories):
-            blocks.append(flat[:, start : start + len(cats)].sum(axis=1, keepdims=True))
-            names.append(col)
-            start += len(cats)
-        flat = np.concatenate(blocks, axis=1)
-    else:
-        names = [f"x{j}" for j in range(flat.shape[1])]
+    table = model.data_spec is not None and model.data_spec.kind == "table"
+    flat = np.asarray(det.column_scores(Dataset(x, None, data.spec))).reshape(n, -1)
+    names = det.column_names()
     k = min(8, flat.shape[1])
     cols = 2 if n > 1 else 1
     rows = math.ceil(n / cols)
     fig = Figure(figsize=(5.5 * cols, 0.35 * k * rows + 0.9 * rows + 0.4), layout="constrained")
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
-    for r, i in enumerate(order):
-        best = np.argsort(-flat[r], kind="stable")[:k][::-1]
+    for r in range(n):
+        best = np.argsort(-np.nan_to_num(flat[r], nan=-np.inf), kind="stable")[:k][::-1]
         axes[r].barh([names[j] for j in best], flat[r, best], color="tab:red")
-        axes[r].set_title(f"{ids[i]}  score {scores[i]:.4g}", fontsize=9)
+        axes[r].set_title(f"{ids[r]}  score {scores[r]:.4g}", fontsize=9)
         axes[r].tick_params(labelsize=8)
     for ax in axes[n:]:
         ax.set_axis_off()
-    fig.supxlabel("excess negative log-likelihood of the column (nats)")
-    fig.suptitle(f"{n} most anomalous rows and their most surprising columns")
+    fig.supxlabel("how much more normal the row would score with this column at its typical value (nats)" if table
+                  else "excess negative log-likelihood of the entry (nats)")
+    fig.suptitle(f"{n} most anomalous rows and the columns that make them so{note}")
     return fig
