@@ -106,9 +106,12 @@ def _source_chunks(model, source: str, *, chunk_rows: int, split: str, want_labe
     if streamable and split == "test":
         raise DataError(f"'{source}' has no separate test split; use --split all.")
     if streamable and lower.endswith(".npy"):
+        from ..data.arrays import check_numpy_file
+
+        check_numpy_file(path, str(source))  # a text or empty file: say so, not "pickled data" or EOFError
         try:
             arr = np.load(path, mmap_mode="r", allow_pickle=False)
-        except (ValueError, OSError) as e:
+        except (ValueError, OSError, EOFError) as e:
             raise DataError(f"'{source}' could not be read as a .npy array: {e}") from e
         if want_labels:
             raise DataError(f"'{source}' is a bare array without labels; drop --with-labels.")
