@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.distributions import Distribution, Independent, Normal, constraints
 
+from . import noise
 from .config import DataSpec, ModelConfig
 from .errors import ConfigError, DataError
 from .likelihoods import build_likelihood
@@ -471,7 +472,9 @@ class VAE(_SharedVerbs, nn.Module):
                 eps = eps[:, None, :]  # (n, 1, latent): the same draws for every example
             return base.loc + base.scale * eps  # (n, batch, latent)
         shape = base.loc.shape if n is None else (n, *base.loc.shape)
-        eps = torch.randn(shape, generator=generator, device=base.loc.device, dtype=base.loc.dtype)
+        # the example axis is the first of loc's batch axes: 0, or 1 behind the n samples
+        axis = (0 if n is None else 1) + max(0, base.loc.dim() - 2)
+        eps = noise.randn(shape, generator, batch_axis=axis, device=base.loc.device, dtype=base.loc.dtype)
         return base.loc + base.scale * eps
 
     # ------------------------------------------------------------------ objectives
@@ -943,13 +946,13 @@ def corrupt(
     if kind == "none" or level == 0:
         return x
     if kind == "gaussian":
-        out = x + level * torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        out = x + level * noise.randn(x.shape, generator, device=x.device, dtype=x.dtype)
     elif kind in ("salt_and_pepper", "mask"):
-        hit = torch.rand(x.shape, generator=generator, device=x.device) < level
+        hit = noise.rand(x.shape, generator, device=x.device) < level
         if kind == "mask":
             fill = torch.zeros_like(x)
         else:
-            fill = (torch.rand(x.shape, generator=generator, device=x.device) < 0.5).to(x.dtype)
+            fill = (noise.rand(x.shape, generator, device=x.device) < 0.5).to(x.dtype)
         out = torch.where(hit, fill, x)
     else:
         raise ConfigError(f"The 'kind' parameter of corrupt must be one of 'none', 'gaussian', 'salt_and_pepper', "

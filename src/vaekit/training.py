@@ -15,7 +15,7 @@ from typing import Any, Iterable
 
 import torch
 
-from . import rundir
+from . import distributed, rundir
 from .callbacks import Callback, History, TrainingState
 from .config import TrainConfig
 from .data import Dataset
@@ -104,21 +104,31 @@ def default_train_config(spec, **overrides: Any) -> TrainConfig:
 # ------------------------------------------------------------------------------------------ evaluation
 @torch.inference_mode()
 def evaluate_objective(
-    model, data: Dataset, *, batch_size: int = 512, generator: torch.Generator | None = None, kl_weight: float | None = None
+    model, data: Dataset, *, batch_size: int = 512, generator: torch.Generator | None = None,
+    kl_weight: float | None = None, context=None,
 ) -> dict[str, float]:
-    """Mean loss, reconstruction NLL and KL of ``model.objective`` over ``data`` (eval mode, no gradients)."""
+    """Mean loss, reconstruction NLL and KL of ``model.objective`` over ``data`` (eval mode, no gradients).
+
+    Under ``torch.distributed`` (``context``) each rank scores its slice of every batch and the sums are
+    all-reduced, with the noise drawn as in one process.
+    """
+    ctx = context or distributed.Context()
     was_training = model.training
     model.eval()
-    sums = torch.zeros(3, dtype=torch.float64)
-    n = 0
-    for batch in batches_of(data, batch_size, model.data_needs):
+    sums = torch.zeros(4, dtype=torch.float64)
+    shared_noise = not ctx.distributed or model.data_needs.labels == "none"
+    for batch in batches_of(data, batch_size, model.data_needs, rank=ctx.rank, world_size=ctx.world_size):
+        if not len(batch):
+            continue
         batch = batch.to(model.device)
-        obj = model.objective(batch.x, kl_weight=kl_weight, generator=generator, **batch.model_kwargs)
+        noise = batch.noise(generator) if (shared_noise and generator is not None) else generator
+        obj = model.objective(batch.x, kl_weight=kl_weight, generator=noise, **batch.model_kwargs)
         b = len(batch)
-        sums += torch.stack([obj.loss.double() * b, obj.reconstruction_nll.double().sum(), obj.kl.double().sum()]).cpu()
-        n += b
+        sums += torch.stack([obj.loss.double() * b, obj.reconstruction_nll.double().sum(), obj.kl.double().sum(),
+                             torch.tensor(float(b), dtype=torch.float64)]).cpu()
     model.train(was_training)
-    loss, rec, kl = (sums / max(n, 1)).tolist()
+    sums = ctx.all_reduce_sum(sums)
+    loss, rec, kl = (sums[:3] / max(float(sums[3]), 1.0)).tolist()
     return {"loss": loss, "reconstruction_nll": rec, "kl": kl}
 
 
@@ -191,8 +201,9 @@ def fit(
     if model.data_spec is None:
         model.data_spec = data.spec
     needs = model.data_needs
-    callbacks = list(callbacks)
-    if progress is True or (progress == "auto" and _stderr_is_tty()):
+    ctx = distributed.context()  # rank 0 of 1 unless torch.distributed is running (see vaekit.distributed)
+    callbacks = list(callbacks) if ctx.is_main else []  # one progress bar, one set of hooks: rank 0's
+    if ctx.is_main and (progress is True or (progress == "auto" and _stderr_is_tty())):
         from ._progress import RichProgress
 
         callbacks.append(RichProgress())
@@ -210,7 +221,7 @@ def fit(
     if val is not None and cfg.binarize == "dynamic":
         g = torch.Generator().manual_seed(cfg.seed + 1)
         val = Dataset(torch.bernoulli(val.get(slice(None)), generator=g), val.y, val.spec, val.description)
-    batches = TrainBatches(train, cfg.batch_size, generator, needs)
+    batches = TrainBatches(train, cfg.batch_size, generator, needs, rank=ctx.rank, world_size=ctx.world_size)
 
     steps_per_epoch = len(batches)
     total_steps = steps_per_epoch * cfg.epochs
@@ -229,29 +240,34 @@ def fit(
     opt = _adamw(model, cfg)
     state = TrainingState(config=cfg, steps_per_epoch=steps_per_epoch, n_train=len(train),
                           n_val=0 if val is None else len(val))
-    # ---- the run directory (rank 0 of a distributed run would be the only one to write it)
+    # ---- the run directory: rank 0 alone writes it; every rank reads a checkpoint to resume
     run_dir = None
     best_state = None
     if resume and out is None:
         raise CheckpointError("resume=True needs out=RUN_DIR pointing at the run to continue.")
-    if out is not None:
+    if out is not None and ctx.is_main:
         run_dir = rundir.RunDirectory(out, overwrite=overwrite, resume=resume)
+        if resume:
+            rundir.recover_checkpoint(run_dir.path)
+    ctx.barrier()
+    writes = None if run_dir is None else run_dir.path
     try:
-        if run_dir is not None:
+        if out is not None:
             if resume:
-                best_state = rundir.read_checkpoint(run_dir.path, model, opt, generator, state)
-            else:
-                _write_config(run_dir.path, model, cfg)
+                best_state = rundir.read_checkpoint(Path(out), model, opt, generator, state)
+            elif writes is not None:
+                _write_config(writes, model, cfg)
         history = _loop(model, cfg, batches, transforms, val, opt, generator, state, best_state, callbacks, device,
-                        total_steps, steps_per_epoch, None if run_dir is None else run_dir.path, on_checkpoint=(
-                            None if run_dir is None else run_dir.commit))
+                        total_steps, steps_per_epoch, writes, ctx,
+                        on_checkpoint=None if run_dir is None else run_dir.commit)
     except BaseException:
         if run_dir is not None and not rundir.has_checkpoint(run_dir.path):
             run_dir.abort()  # nothing worth keeping: no empty or half-written run is left, the old one is back
         raise
     if run_dir is not None:
         run_dir.commit()
-    return rundir.Run(model=model, path=None if run_dir is None else run_dir.path, train_config=cfg, history=history)
+    ctx.barrier()  # the run directory is complete before any rank returns
+    return rundir.Run(model=model, path=None if out is None else Path(out), train_config=cfg, history=history)
 
 
 def _write_config(path: Path, model, cfg: TrainConfig, weights_sha256: str | None = None) -> None:
@@ -262,8 +278,16 @@ def _write_config(path: Path, model, cfg: TrainConfig, weights_sha256: str | Non
 
 
 def _loop(model, cfg, batches, transforms, val, opt, generator, state, best_state, callbacks, device, total_steps,
-          steps_per_epoch, run: Path | None, on_checkpoint) -> History:
-    """The training loop: schedule -> forward -> objective -> backward -> clip -> step -> log, per batch."""
+          steps_per_epoch, run: Path | None, ctx, on_checkpoint) -> History:
+    """The training loop: schedule -> forward -> objective -> backward -> clip -> step -> log, per batch.
+
+    ``run`` is where this process writes (None on ranks other than 0); ``ctx`` says its rank.
+    """
+    params = [p for p in model.parameters() if p.requires_grad]
+    # Per-example noise comes from the shared generator, sliced to this rank's rows (vaekit.noise). Models
+    # that draw noise for subsets of a batch (label-conditioned ones) draw from a generator of their own rank.
+    shared_noise = not ctx.distributed or model.data_needs.labels == "none"
+    rank_noise = None if shared_noise else torch.Generator().manual_seed(cfg.seed * 7919 + ctx.rank + 1)
     for cb in callbacks:
         cb.on_train_begin(state)
     # A resumed run continues the clock, so max_time and the time-following cosine mean total training time.
@@ -287,33 +311,44 @@ def _loop(model, cfg, batches, transforms, val, opt, generator, state, best_stat
             for transform in transforms:  # e.g. dynamic binarisation
                 batch = transform(batch)
             batch = batch.to(device)
-            # forward + objective
-            obj = model.objective(batch.x, kl_weight=w, generator=generator, **batch.model_kwargs)
-            if not torch.isfinite(obj.loss):
-                _raise_non_finite(obj, epoch, state.step, run)
-            # backward, clip, step
+            noise = batch.noise(generator) if shared_noise else rank_noise
             opt.zero_grad(set_to_none=True)
-            obj.loss.backward()
+            b = len(batch)
+            if b:
+                # forward + objective
+                obj = model.objective(batch.x, kl_weight=w, generator=noise, **batch.model_kwargs)
+                if ctx.any(not bool(torch.isfinite(obj.loss))):
+                    _raise_non_finite(obj, epoch, state.step, run)
+                # backward: this rank's share of the mean over the global batch
+                loss = obj.loss if not ctx.distributed else obj.loss * (b * ctx.world_size / batch.global_size)
+                loss.backward()
+                sums += torch.stack([obj.loss.detach().double() * b, obj.reconstruction_nll.detach().double().sum(),
+                                     obj.kl.detach().double().sum()]).cpu()
+            else:  # a rank without rows in a small last batch still takes part in the gradient mean
+                ctx.any(False)
+                for p in params:
+                    p.grad = torch.zeros_like(p)
+            ctx.average_gradients(params)
+            # clip, step
             if cfg.grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
             opt.step()
             state.step += 1
             # log (kept as tensors: no per-step host sync beyond the finiteness check)
-            b = len(batch)
-            sums += torch.stack([obj.loss.detach().double() * b, obj.reconstruction_nll.detach().double().sum(),
-                                 obj.kl.detach().double().sum()]).cpu()
             n_seen += b
             for cb in callbacks:
                 cb.on_step_end(state, float(obj.loss.detach()))
         state.epoch = epoch + 1
-        train_loss, train_rec, train_kl = (sums / max(n_seen, 1)).tolist()
+        totals = ctx.all_reduce_sum(torch.cat([sums, torch.tensor([float(n_seen)], dtype=torch.float64)]))
+        train_loss, train_rec, train_kl = (totals[:3] / max(float(totals[3]), 1.0)).tolist()
         row = {"epoch": epoch + 1, "step": state.step, "lr": lr, "kl_weight": w,
                "train_loss": train_loss, "train_reconstruction_nll": train_rec, "train_kl": train_kl,
                "val_loss": None, "val_reconstruction_nll": None, "val_kl": None}
         if val is not None:
             # A fixed noise seed per evaluation so validation curves do not jitter with the training RNG.
             vm = evaluate_objective(model, val, batch_size=max(cfg.batch_size, 256),
-                                    generator=torch.Generator().manual_seed(cfg.seed + 2), kl_weight=model.config.beta)
+                                    generator=torch.Generator().manual_seed(cfg.seed + 2), kl_weight=model.config.beta,
+                                    context=ctx)
             row.update(val_loss=vm["loss"], val_reconstruction_nll=vm["reconstruction_nll"], val_kl=vm["kl"])
             monitored = vm["loss"]
         else:
@@ -329,7 +364,7 @@ def _loop(model, cfg, batches, transforms, val, opt, generator, state, best_stat
             state.epochs_without_improvement += 1
         early = (val is not None and cfg.early_stopping_patience is not None
                  and state.epochs_without_improvement >= cfg.early_stopping_patience)
-        out_of_time = cfg.max_time is not None and time.perf_counter() - started >= cfg.max_time
+        out_of_time = ctx.any(cfg.max_time is not None and time.perf_counter() - started >= cfg.max_time)
         last = early or out_of_time or epoch + 1 == cfg.epochs
         if run is not None and ((epoch + 1) % cfg.checkpoint_every == 0 or last):
             rundir.write_checkpoint(run, model, opt, generator, state, best_state)

@@ -177,6 +177,12 @@ def train(
 
     _console.seed_everything(0 if seed is None else seed)
     _console.set_threads(threads)
+    from ..distributed import launched_by_torchrun, setup
+
+    main_rank = True
+    if launched_by_torchrun():  # `torchrun --nproc-per-node N -m vaekit train ...`: data-parallel (vaekit.distributed)
+        main_rank = setup().is_main
+        quiet = quiet or not main_rank
     if model is not None:
         if net is not None and net != model:
             raise ConfigError(f"--model is the old name of --net; got --net {net} and --model {model}. "
@@ -214,6 +220,8 @@ def train(
         labels=labels, label_fraction=label_fraction, labelled_per_class=labelled_per_class, label_seed=label_seed,
         stack_on=stack_on,
     )
+    if not main_rank:
+        return  # rank 0 reports
     _console.print_table("Trained", training_summary(run, dataset))
     if getattr(run.model, "has_classifier", False):
         _console.stdout().print(f"Next: vaekit classify {out} {data} -o predictions.csv   |   "

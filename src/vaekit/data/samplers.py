@@ -13,6 +13,7 @@ from typing import Callable, Iterator
 import torch
 
 from ..errors import DataError
+from ..noise import ShardedGenerator, rand, shard_bounds
 from ._dataset import Dataset
 
 __all__ = ["Batch", "DataNeeds", "TrainBatches", "validation_split", "dynamic_binarization", "batches_of"]
@@ -23,13 +24,28 @@ class Batch:
     """One batch: inputs and, for a label-conditioned model, labels (-1 = unknown).
 
     Missing entries of ``x`` are NaN (the mask is ``~x.isnan()``), so they travel with the values.
+    Under ``torch.distributed`` a process holds rows ``offset : offset + len(x)`` of a global batch of
+    ``total`` rows (one process: offset 0, total ``len(x)``).
     """
 
     x: torch.Tensor
     y: torch.Tensor | None = None
+    offset: int = 0
+    total: int | None = None
 
     def to(self, device) -> "Batch":
-        return Batch(self.x.to(device, non_blocking=True), None if self.y is None else self.y.to(device))
+        return Batch(self.x.to(device, non_blocking=True), None if self.y is None else self.y.to(device),
+                     self.offset, self.total)
+
+    @property
+    def global_size(self) -> int:
+        return len(self) if self.total is None else self.total
+
+    def noise(self, generator: torch.Generator):
+        """The generator to draw this batch's per-example noise from (sharded when the batch is a slice)."""
+        if self.total is None or self.total == len(self):
+            return generator
+        return ShardedGenerator(generator, self.offset, len(self), self.total)
 
     def __len__(self) -> int:
         return self.x.shape[0]
@@ -83,8 +99,11 @@ class TrainBatches:
     reshuffled order, as in Kingma et al. 2014's implementation.
     """
 
-    def __init__(self, data: Dataset, batch_size: int, generator: torch.Generator, needs: DataNeeds = DataNeeds()):
+    def __init__(self, data: Dataset, batch_size: int, generator: torch.Generator, needs: DataNeeds = DataNeeds(),
+                 *, rank: int = 0, world_size: int = 1):
         self.data, self.batch_size, self.generator, self.needs = data, batch_size, generator, needs
+        # every rank draws the same order (same generator state) and reads only its slice of each batch
+        self.rank, self.world_size = rank, world_size
         labels = needs.labels != "none"
         semi = labels and needs.top_up_labelled and data.n_labelled < len(data)
         self._labelled = torch.nonzero(data.y >= 0)[:, 0] if semi else None
@@ -94,20 +113,20 @@ class TrainBatches:
         return -(-len(self.data) // self.batch_size)
 
     def __iter__(self) -> Iterator[Batch]:
-        if self.needs.labels == "none":
-            for xb in self.data.batches(self.batch_size, shuffle=True, generator=self.generator):
-                yield Batch(xb)
-            return
+        n = len(self.data)
+        order = torch.randperm(n, generator=self.generator)  # as Dataset.batches(shuffle=True) draws it
+        labels = self.needs.labels != "none"
         per_batch = 0 if self._labelled is None else min(len(self._labelled), self.batch_size)
         # the labelled queue starts afresh each epoch: an epoch depends only on the generator's state, so a
         # run resumed from a checkpoint at an epoch boundary continues exactly
         self._queue = []
-        for xb, yb in self.data.batches(self.batch_size, shuffle=True, generator=self.generator, labels=True):
+        for start in range(0, n, self.batch_size):
+            index = order[start : start + self.batch_size]
             if per_batch:
-                take = self._take(per_batch)
-                xb = torch.cat([xb, self.data.get(take)])
-                yb = torch.cat([yb, self.data.y[take]])
-            yield Batch(xb, yb)
+                index = torch.cat([index, self._take(per_batch)])
+            lo, hi = shard_bounds(len(index), self.rank, self.world_size)
+            mine = index[lo:hi]
+            yield Batch(self.data.get(mine), self.data.y[mine] if labels else None, lo, len(index))
 
     def _take(self, n: int) -> torch.Tensor:
         while sum(len(q) for q in self._queue) < n:
@@ -118,21 +137,27 @@ class TrainBatches:
         return take
 
 
-def batches_of(data: Dataset, batch_size: int, needs: DataNeeds = DataNeeds()) -> Iterator[Batch]:
-    """Batches of ``data`` in order (evaluation), with labels when the model needs them."""
-    if needs.labels == "none":
-        for xb in data.batches(batch_size):
-            yield Batch(xb)
-    else:
-        for xb, yb in data.batches(batch_size, labels=True):
-            yield Batch(xb, yb)
+def batches_of(data: Dataset, batch_size: int, needs: DataNeeds = DataNeeds(), *, rank: int = 0,
+               world_size: int = 1) -> Iterator[Batch]:
+    """Batches of ``data`` in order (evaluation), with labels when the model needs them; ``rank`` of
+    ``world_size`` processes gets its slice of each batch."""
+    labels = needs.labels != "none"
+    if labels and data.y is None:
+        raise DataError(f"Dataset '{data.name}' has no labels.")
+    n = len(data)
+    for start in range(0, n, batch_size):
+        stop = min(start + batch_size, n)
+        lo, hi = shard_bounds(stop - start, rank, world_size)
+        index = slice(start + lo, start + hi)
+        yield Batch(data.get(index), data.y[index] if labels else None, lo, stop - start)
 
 
 def dynamic_binarization(generator: torch.Generator) -> Callable[[Batch], Batch]:
     """A batch transform redrawing x ~ Bernoulli(x) (Salakhutdinov & Murray 2008) with ``generator``."""
 
     def transform(batch: Batch) -> Batch:
-        return Batch(torch.bernoulli(batch.x, generator=generator), batch.y)
+        u = rand(batch.x.shape, batch.noise(generator), device=batch.x.device, dtype=batch.x.dtype)
+        return Batch((u < batch.x).to(batch.x.dtype), batch.y, batch.offset, batch.total)
 
     return transform
 

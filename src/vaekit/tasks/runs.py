@@ -464,6 +464,10 @@ def train_run(
         train_cfg = TrainConfig.from_dict({**file.train, **train_options}, where="the training options")
     run = fit(model, data, train_cfg, out=out, resume=resume, overwrite=overwrite, callbacks=list(callbacks),
               progress=False)
+    from ..distributed import context
+
+    if not context().is_main:
+        return run, data  # rank 0 writes the run directory
     if getattr(model, "conditional", False) or any(choice[k] is not None for k in ("labels", "label_fraction",
                                                                                   "labelled_per_class")):
         # the label file by absolute path, so that --resume finds it from any working directory
