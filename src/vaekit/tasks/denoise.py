@@ -64,7 +64,7 @@ def add_noise(x: Any, kind: str, level: float, *, seed: int = 0, clip: bool = Tr
 
 
 def fit_denoiser(data: Dataset, noise: str = "gaussian", level: float = 0.3, *, out: str | os.PathLike | None = None,
-                 model_options: dict | None = None, **train_options: Any):
+                 overwrite: bool = False, model_options: dict | None = None, **train_options: Any):
     """Train a VAE with the denoising criterion on clean ``data`` (the noise is drawn afresh every batch).
 
     Parameters
@@ -76,6 +76,8 @@ def fit_denoiser(data: Dataset, noise: str = "gaussian", level: float = 0.3, *, 
         Noise standard deviation or fraction of entries.
     out : path or None
         Run directory to write (then ``vaekit denoise RUN ...`` uses it).
+    overwrite : bool
+        Replace the contents of a non-empty ``out`` (as :func:`vaekit.fit`).
     model_options : dict or None
         :class:`~vaekit.config.ModelConfig` overrides (``latent_dim``, ``hidden_dims``, ...).
     **train_options
@@ -106,7 +108,7 @@ def fit_denoiser(data: Dataset, noise: str = "gaussian", level: float = 0.3, *, 
     progress = train_options.pop("progress", "auto")
     # Dynamic binarisation would corrupt the clean target too; denoisers keep grey levels as targets.
     config = default_train_config(data.spec, **{"binarize": "none", **train_options})
-    fit(model, data, config, out=out, progress=progress)
+    fit(model, data, config, out=out, overwrite=overwrite, progress=progress)
     return model
 
 
