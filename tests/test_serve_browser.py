@@ -174,3 +174,28 @@ def test_explorer_page_in_chromium(server, chromium, tmp_path):
             browser.close()
     assert not errors, errors
     assert not outside, outside
+
+
+def test_api_docs_render_offline_in_chromium(server, chromium):
+    """/docs (Swagger UI) renders every endpoint with all requests to other hosts blocked (issue 15 item 8)."""
+    outside: list[str] = []
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, headless=True)
+        try:
+            page = browser.new_page()
+
+            def offline(route):
+                if route.request.url.startswith((server, "data:", "blob:")):
+                    route.continue_()
+                else:  # no network: what a CDN would have served never arrives
+                    outside.append(route.request.url)
+                    route.abort()
+
+            page.route("**/*", offline)
+            page.goto(server + "/docs")
+            page.wait_for_selector(".swagger-ui .opblock", timeout=30_000)
+            paths = page.locator(".opblock-summary-path").all_inner_texts()
+            assert {"/decode", "/encode", "/score"} <= {t.strip() for t in paths}, paths
+        finally:
+            browser.close()
+    assert not outside, outside
