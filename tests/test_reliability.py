@@ -336,6 +336,9 @@ def test_non_finite_arrays_and_overflowing_models_are_refused(vector_model, path
     assert r.status_code == 422, r.json()
     msg = json.dumps(r.json()["detail"])
     assert "example 1: the" in msg and "not finite" in msg, msg
+    if path == "/encode":  # the ends of an interpolation given as inputs
+        r = client.post("/interpolate", json={"inputs": {"arrays": [[0.1, 0, 0, 0, 0], [3e37] * 5]}})
+        assert r.status_code == 422 and "not finite" in json.dumps(r.json()["detail"]), r.json()
 
 
 def test_score_work_per_request_is_bounded(vector_model):

@@ -805,6 +805,7 @@ def create_app(
             if len(x) != 2:
                 raise _invalid(("inputs",), f"holds {len(x)} examples; expected exactly 2 (the two ends).")
             ends = locked(lambda: model.encode(x.to(model.device)).mean)
+            _refuse_non_finite({"posterior mean": ends}, ("inputs",))
             za, zb = ends[0], ends[1]
         else:
             za, zb = service.latent_vector(req.z_a, ("z_a",)), service.latent_vector(req.z_b, ("z_b",))
