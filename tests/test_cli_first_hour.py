@@ -104,3 +104,22 @@ def test_reconstruct_and_embed_a_folder_whose_class_names_the_model_never_saw(tm
     # classify still needs the model's classes
     bad = invoke("eval", tmp_path / "r", "--data", new, "--iwae-k", "2", "--quiet")
     assert bad.exit_code == 0
+
+
+def test_progress_off_a_terminal_is_one_complete_line_per_epoch(tmp_path):
+    np.save(tmp_path / "x.npy", np.random.default_rng(5).random((40, 6)).astype(np.float32))
+    result = ok("train", tmp_path / "x.npy", "--out", tmp_path / "r", "--epochs", "3", "--hidden-dims", "8")
+    lines = [line for line in result.output.splitlines() if line.startswith("training ")]
+    assert [line.split(" epoch ")[1].split()[0] for line in lines if " epoch " in line] == ["1/3", "2/3", "3/3"]
+    assert "…" not in result.output and "━" not in result.output
+    assert any("rec " in line and "kl " in line for line in lines)
+    evaluated = ok("eval", tmp_path / "r", "--data", tmp_path / "x.npy", "--iwae-k", "2")
+    assert "…" not in evaluated.output and "━" not in evaluated.output
+    assert re.search(r"evaluating on 40 examples: 40/40", evaluated.output)
+
+
+def test_slow_2d_projections_say_what_they_are_doing(tmp_path):
+    np.save(tmp_path / "x.npy", np.random.default_rng(6).random((30, 6)).astype(np.float32))
+    ok("train", tmp_path / "x.npy", "--out", tmp_path / "r", "--latent-dim", "3", *TINY)
+    result = ok("latent", tmp_path / "r", tmp_path / "x.npy", "--method", "tsne", "-o", tmp_path / "l.png")
+    assert re.search(r"Projecting 30 posterior means to 2-D with t-SNE", result.output)

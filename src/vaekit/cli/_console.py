@@ -29,6 +29,7 @@ __all__ = [
     "fit_callbacks",
     "EvalProgress",
     "eval_progress",
+    "status",
     "CliHooks",
     "missing_extra_is_one_line",
 ]
@@ -121,7 +122,7 @@ def print_table(title: str, rows: Mapping[str, Any]) -> None:
 
     table = Table(title=title, show_header=False, title_justify="left", title_style="bold")
     table.add_column(style="cyan", no_wrap=True)
-    table.add_column()
+    table.add_column(overflow="fold")  # long paths wrap whole, never cut to "…"
     for key, value in rows.items():
         if isinstance(value, float):
             text = f"{value:.4g}" if abs(value) < 1e4 else f"{value:,.1f}"
@@ -172,20 +173,47 @@ def fit_callbacks(quiet: bool, description: str = "training") -> list:
 
 
 class EvalProgress:
-    """``progress(n_done, n_total)`` callable drawing a rich bar on stderr; it finishes itself at n_total."""
+    """``progress(n_done, n_total)`` callable drawing a rich bar on stderr; it finishes itself at n_total.
 
-    def __init__(self, description: str):
+    Off a terminal (a file, a pipe) it writes plain lines instead: the start, then at most one every
+    ``every_s`` seconds, and the end, each complete (a live bar there would be cut short).
+    """
+
+    def __init__(self, description: str, every_s: float = 30.0):
         self.description = description
+        self.every_s = every_s
         self._progress = None
         self._task = None
+        self._console = None
+        self._start = self._last = 0.0
+
+    def _line(self, done: int, total: int) -> None:
+        import time
+
+        elapsed = time.perf_counter() - self._start
+        self._console.print(f"{self.description}: {done:,}/{total:,} ({elapsed:.1f} s)", markup=False,
+                            highlight=False, soft_wrap=True)
 
     def __call__(self, done: int, total: int) -> None:
+        import time
+
+        if self._console is None:
+            self._console = stderr()
+            self._start = self._last = time.perf_counter()
+            if not self._console.is_terminal:
+                self._line(done, total)
+        if not self._console.is_terminal:
+            now = time.perf_counter()
+            if done >= total or now - self._last >= self.every_s:
+                self._last = now
+                self._line(done, total)
+            return
         if self._progress is None:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
             self._progress = Progress(
                 TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TimeElapsedColumn(), TimeRemainingColumn(), console=stderr(),
+                TimeElapsedColumn(), TimeRemainingColumn(), console=self._console,
             )
             self._progress.start()
             self._task = self._progress.add_task(self.description, total=total)
@@ -197,6 +225,27 @@ class EvalProgress:
 def eval_progress(quiet: bool, description: str = "evaluating"):
     """An :class:`EvalProgress`, or None when ``quiet``."""
     return None if quiet else EvalProgress(description)
+
+
+@contextlib.contextmanager
+def status(message: str, quiet: bool = False) -> Iterator[None]:
+    """Say what a long step without progress of its own is doing: a spinner on a terminal, else a line
+    before and one after (with the time it took)."""
+    import time
+
+    if quiet:
+        yield
+        return
+    console = stderr()
+    if console.is_terminal:
+        with console.status(message):
+            yield
+        return
+    start = time.perf_counter()
+    console.print(f"{message} ...", markup=False, highlight=False, soft_wrap=True)
+    yield
+    console.print(f"{message}: done in {time.perf_counter() - start:.1f} s", markup=False, highlight=False,
+                  soft_wrap=True)
 
 
 class CliHooks:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from pathlib import Path
 from typing import Annotated
 
@@ -44,7 +46,12 @@ def latent(
     _console.seed_everything(seed)
     model = load_run(run)
     dataset = run_data(model, data, split="test", limit=max_points)
-    with _console.missing_extra_is_one_line():
+    slow = model.latent_dim > 2 and method.value in ("tsne", "umap")  # PCA is instant; these take a while
+    what = {"tsne": "t-SNE", "umap": "UMAP"}.get(method.value, method.value)
+    codes = "posterior means" if getattr(model, "has_density", True) else "codes"
+    projecting = (_console.status(f"Projecting {min(len(dataset), max_points):,} {codes} to 2-D with {what}")
+                  if slow else contextlib.nullcontext())
+    with _console.missing_extra_is_one_line(), projecting:
         if output.suffix.lower() in (".html", ".htm"):
             first = write_latent_html(output, model, dataset, method=method.value, seed=seed, max_points=max_points)
         else:
