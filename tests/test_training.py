@@ -231,3 +231,18 @@ def test_resume_keeps_the_training_clock(image_data, tmp_path):
     # the budget is already spent before the resume, so exactly one more epoch runs
     h = vaekit.fit(_model(image_data), image_data, out=tmp_path / "r", resume=True, max_time=elapsed, **kw)
     assert len(h) == 3 and h.stop_reason == "max_time"
+
+
+def test_precision_and_device_options(image_data):
+    from vaekit.training import resolve_device
+
+    model = _model(image_data)
+    run = vaekit.fit(model, image_data, epochs=2, batch_size=16, seed=0, progress=False, precision="bf16", device="auto")
+    assert run.train_config.precision == "bf16" and math.isfinite(run.rows[-1]["val_loss"])
+    assert all(p.dtype == torch.float32 for p in model.parameters())  # autocast: weights stay float32
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(vaekit.DataError, match="no GPU"):
+            resolve_device("cuda")
+    with pytest.raises(vaekit.ConfigError, match="'precision' parameter of fit must be one of"):
+        vaekit.TrainConfig(precision="fp8")

@@ -276,6 +276,14 @@ class TrainConfig(_Config):
         Wall-clock budget in seconds; training stops after the epoch in which it runs out.
     checkpoint_every : int
         Write ``checkpoint/`` every this many epochs (only when ``out`` is given).
+    precision : {"fp32", "bf16", "fp16"}
+        Arithmetic of the forward pass: ``"bf16"`` / ``"fp16"`` run it under ``torch.autocast`` (weights,
+        optimiser and the loss reduction stay float32; fp16 uses a gradient scaler on GPU).
+    compile : bool
+        Compile the objective with ``torch.compile`` (faster steps after a one-off compilation).
+    num_workers : int or None
+        DataLoader worker processes that read batches of data that is not in memory (image files decoded
+        lazily, memory maps); None: 0 for in-memory data, else min(4, cores - 1).
     """
 
     epochs: int = 50
@@ -293,6 +301,9 @@ class TrainConfig(_Config):
     seed: int = 0
     max_time: float | None = None
     checkpoint_every: int = 1
+    precision: str = "fp32"
+    compile: bool = False
+    num_workers: int | None = None
 
     def __post_init__(self):
         o = "fit"
@@ -311,6 +322,10 @@ class TrainConfig(_Config):
         check_param(o, "seed", self.seed, Interval("int", 0, None))
         check_param(o, "max_time", self.max_time, Interval("float", 0, None, closed="neither", optional=True))
         check_param(o, "checkpoint_every", self.checkpoint_every, Interval("int", 1, None))
+        check_param(o, "precision", self.precision, Options(("fp32", "bf16", "fp16")))
+        if not isinstance(self.compile, bool):
+            raise ConfigError(f"The 'compile' parameter of fit must be a bool. Got {self.compile!r} instead.")
+        check_param(o, "num_workers", self.num_workers, Interval("int", 0, None, optional=True))
 
 
 @dataclass(frozen=True, kw_only=True)

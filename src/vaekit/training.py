@@ -145,6 +145,7 @@ def fit(
     callbacks: Iterable[Callback] = (),
     progress: bool | str = "auto",
     warm_start: bool = False,
+    device: str | torch.device | None = None,
     **overrides: Any,
 ) -> "rundir.Run":
     """Train ``model`` on ``data`` with AdamW; return the :class:`~vaekit.rundir.Run` (model, config, history, path).
@@ -173,6 +174,9 @@ def fit(
     warm_start : bool
         Continue from the model's current weights. By default (as in scikit-learn) ``fit`` first
         re-initialises the weights from ``seed``, so the same seed gives the same model.
+    device : {"auto", "cpu", "cuda"}, torch.device or None
+        Move the model there first (``"auto"``: a GPU when there is one); None keeps the model's device.
+        Under torchrun each rank uses GPU ``LOCAL_RANK``.
 
     Returns
     -------
@@ -233,6 +237,8 @@ def fit(
             UserWarning, stacklevel=2,
         )
 
+    if device is not None:
+        model.to(resolve_device(device))
     device = model.device
     # Initialise deterministically from the seed unless resuming (weights then come from the checkpoint).
     if not (warm_start or resume):
@@ -284,6 +290,10 @@ def _loop(model, cfg, batches, transforms, val, opt, generator, state, best_stat
     ``run`` is where this process writes (None on ranks other than 0); ``ctx`` says its rank.
     """
     params = [p for p in model.parameters() if p.requires_grad]
+    objective = torch.compile(model.objective) if cfg.compile else model.objective
+    low_precision = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.precision)
+    # fp16 needs loss scaling on GPU; with it disabled the scaler is a pass-through to opt.step()
+    scaler = torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16" and device.type == "cuda")
     # Per-example noise comes from the shared generator, sliced to this rank's rows (vaekit.noise). Models
     # that draw noise for subsets of a batch (label-conditioned ones) draw from a generator of their own rank.
     shared_noise = not ctx.distributed or model.data_needs.labels == "none"
@@ -315,13 +325,14 @@ def _loop(model, cfg, batches, transforms, val, opt, generator, state, best_stat
             opt.zero_grad(set_to_none=True)
             b = len(batch)
             if b:
-                # forward + objective
-                obj = model.objective(batch.x, kl_weight=w, generator=noise, **batch.model_kwargs)
+                # forward + objective (under autocast for bf16/fp16)
+                with torch.autocast(device.type, dtype=low_precision or torch.float32, enabled=low_precision is not None):
+                    obj = objective(batch.x, kl_weight=w, generator=noise, **batch.model_kwargs)
                 if ctx.any(not bool(torch.isfinite(obj.loss))):
                     _raise_non_finite(obj, epoch, state.step, run)
                 # backward: this rank's share of the mean over the global batch
                 loss = obj.loss if not ctx.distributed else obj.loss * (b * ctx.world_size / batch.global_size)
-                loss.backward()
+                scaler.scale(loss).backward()
                 sums += torch.stack([obj.loss.detach().double() * b, obj.reconstruction_nll.detach().double().sum(),
                                      obj.kl.detach().double().sum()]).cpu()
             else:  # a rank without rows in a small last batch still takes part in the gradient mean
@@ -331,8 +342,10 @@ def _loop(model, cfg, batches, transforms, val, opt, generator, state, best_stat
             ctx.average_gradients(params)
             # clip, step
             if cfg.grad_clip is not None:
+                scaler.unscale_(opt)
                 torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-            opt.step()
+            scaler.step(opt)
+            scaler.update()
             state.step += 1
             # log (kept as tensors: no per-step host sync beyond the finiteness check)
             n_seen += b
@@ -395,6 +408,18 @@ def _loop(model, cfg, batches, transforms, val, opt, generator, state, best_stat
     logger.info("trained %s for %d epochs (%s); best epoch %d", type(model).__name__, state.epoch, stop_reason,
                 state.best_epoch)
     return history
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``"auto"`` -> a GPU when there is one (this rank's under torchrun), else the CPU; anything else as given."""
+    if isinstance(device, str) and device == "auto":
+        return torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise DataError("--device cuda was asked for, but torch sees no GPU here (use --device cpu or auto).")
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", torch.cuda.current_device())
+    return device
 
 
 def _adamw(model, cfg: TrainConfig) -> torch.optim.Optimizer:
