@@ -225,7 +225,8 @@ def fit(
     if val is not None and cfg.binarize == "dynamic":
         g = torch.Generator().manual_seed(cfg.seed + 1)
         val = Dataset(torch.bernoulli(val.get(slice(None)), generator=g), val.y, val.spec, val.description)
-    batches = TrainBatches(train, cfg.batch_size, generator, needs, rank=ctx.rank, world_size=ctx.world_size)
+    batches = TrainBatches(train, cfg.batch_size, generator, needs, rank=ctx.rank, world_size=ctx.world_size,
+                           num_workers=cfg.num_workers)
 
     steps_per_epoch = len(batches)
     total_steps = steps_per_epoch * cfg.epochs

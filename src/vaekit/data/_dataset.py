@@ -20,9 +20,10 @@ class Dataset:
 
     Parameters
     ----------
-    x : Tensor of shape (n, *shape), float32, or a numpy array / memmap of that shape
-        Model-ready values (images in [0, 1]; tables standardised). A numpy memmap is read batch by
-        batch, so data larger than RAM streams.
+    x : Tensor of shape (n, *shape), float32, a numpy array / memmap of that shape, or a source
+        Model-ready values (images in [0, 1]; tables standardised). A numpy memmap or a lazy source
+        (:mod:`vaekit.data.sources`: image files decoded on demand) is read batch by batch, so data
+        larger than RAM streams.
     y : Tensor of shape (n,), int64, or None
         Integer labels, if known.
     spec : DataSpec
@@ -191,11 +192,17 @@ class Dataset:
         return replace(self, y=new_y)
 
     def subset(self, index) -> "Dataset":
-        """A new Dataset with examples ``index`` (loaded into memory)."""
+        """A new Dataset with examples ``index`` (a lazy view when the data is not in memory)."""
         index = torch.as_tensor(np.asarray(index), dtype=torch.int64)
+        if self.in_memory:
+            x = self.get(index)
+        else:
+            from .sources import take_rows
+
+            x = take_rows(self.x, index.numpy())
         return replace(
             self,
-            x=self.get(index),
+            x=x,
             y=None if self.y is None else self.y[index],
             ids=None if self.ids is None else [self.ids[i] for i in index.tolist()],
         )

@@ -56,6 +56,7 @@ def load(
     data_spec: DataSpec | None = None,
     allow_missing: bool = False,
     labels: str = "model",
+    lazy: bool | None = None,
 ) -> Dataset:
     """Load a builtin data set or a file / folder as a :class:`Dataset` of model-ready examples.
 
@@ -90,6 +91,9 @@ def load(
         with (a class it never saw is an error: what classifying needs); ``"own"`` keeps the data's own
         class names (class folders named differently are fine: reconstructing or embedding does not use
         labels); ``"none"`` drops them.
+    lazy : bool or None
+        Image folders: decode files batch by batch instead of reading them into memory (None: lazily
+        when the decoded folder would exceed 1 GiB). A large ``.npy`` is memory-mapped either way.
 
     Returns
     -------
@@ -161,7 +165,7 @@ def load(
         if is_idx_folder(path):
             return load_idx_folder(path, split=split, name=text, data_spec=data_spec, channels=channels, hw=hw)
         no_split_check(split, text)
-        return load_image_folder(path, name=text, mode=mode, hw=hw, data_spec=data_spec)
+        return load_image_folder(path, name=text, mode=mode, hw=hw, data_spec=data_spec, lazy=lazy)
     if lower.endswith(".npz"):
         return load_npz(path, name=text, split=split, data_spec=data_spec, channels=channels, hw=hw)
     if lower.endswith(".npy"):

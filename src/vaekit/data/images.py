@@ -15,7 +15,10 @@ from ..errors import DataError
 from ._common import encode_labels, make_dataset
 from ._dataset import Dataset
 
-__all__ = ["IMAGE_SUFFIXES", "MAX_IMAGE_PIXELS", "load_image_folder", "open_image", "pil_to_array"]
+__all__ = ["IMAGE_SUFFIXES", "MAX_IMAGE_PIXELS", "LAZY_FOLDER_BYTES", "load_image_folder", "open_image", "pil_to_array"]
+
+#: decoded size above which a folder is read lazily (batch by batch) rather than into memory
+LAZY_FOLDER_BYTES = 1 << 30
 
 logger = logging.getLogger(__name__)
 
@@ -79,8 +82,13 @@ def load_image_folder(
     mode: str | None = None,
     hw: tuple[int, int] | None = None,
     data_spec: DataSpec | None = None,
+    lazy: bool | None = None,
 ) -> Dataset:
     """Read every image in ``folder`` (and its class sub-folders) as (C, H, W) values in [0, 1].
+
+    ``lazy=True`` keeps the files on disk and decodes them batch by batch (:class:`vaekit.data.sources.ImageFiles`;
+    training reads them in DataLoader workers); None decides by size: lazily above
+    ``LAZY_FOLDER_BYTES`` (1 GiB of float32 values), so a folder larger than memory still trains.
 
     Size defaults to the most common one in the folder (others are resized, with a warning); mode to
     "L" when every image is grayscale, else "RGB". ``ids`` are the paths relative to ``folder``.
@@ -133,6 +141,12 @@ def load_image_folder(
             )
     mode = mode or ("L" if gray else "RGB")
 
+    channels = 1 if mode == "L" else 3
+    if lazy or (lazy is None and len(files) * channels * hw[0] * hw[1] * 4 > LAZY_FOLDER_BYTES):
+        from .sources import ImageFiles
+
+        x = ImageFiles(files, mode, hw)
+        return _folder_dataset(x, folder, files, labelled, classes, name, mode, hw, data_spec)
     # Pass 2: decode, convert and resize each image into one preallocated array.
     out = np.empty((len(files), hw[0], hw[1], 1 if mode == "L" else 3), dtype=np.uint8)
     for i, p in enumerate(files):
@@ -144,6 +158,10 @@ def load_image_folder(
         except Exception as e:
             raise _read_error(p, e) from e
     x = out.transpose(0, 3, 1, 2).astype(np.float32) / np.float32(255)
+    return _folder_dataset(x, folder, files, labelled, classes, name, mode, hw, data_spec)
+
+
+def _folder_dataset(x, folder, files, labelled, classes, name, mode, hw, data_spec) -> Dataset:
     y, label_names = None, ()
     if labelled:
         known = data_spec.label_names if data_spec is not None else ()

@@ -100,8 +100,13 @@ class TrainBatches:
     """
 
     def __init__(self, data: Dataset, batch_size: int, generator: torch.Generator, needs: DataNeeds = DataNeeds(),
-                 *, rank: int = 0, world_size: int = 1):
+                 *, rank: int = 0, world_size: int = 1, num_workers: int | None = None):
         self.data, self.batch_size, self.generator, self.needs = data, batch_size, generator, needs
+        if num_workers is None:  # workers only help data that must be read from disk
+            import os
+
+            num_workers = 0 if data.in_memory else min(4, max(1, (os.cpu_count() or 2) - 1))
+        self.num_workers = num_workers
         # every rank draws the same order (same generator state) and reads only its slice of each batch
         self.rank, self.world_size = rank, world_size
         labels = needs.labels != "none"
@@ -113,6 +118,9 @@ class TrainBatches:
         return -(-len(self.data) // self.batch_size)
 
     def __iter__(self) -> Iterator[Batch]:
+        if not self.data.in_memory:
+            yield from self._streamed()
+            return
         n = len(self.data)
         order = torch.randperm(n, generator=self.generator)  # as Dataset.batches(shuffle=True) draws it
         labels = self.needs.labels != "none"
@@ -128,6 +136,37 @@ class TrainBatches:
             mine = index[lo:hi]
             yield Batch(self.data.get(mine), self.data.y[mine] if labels else None, lo, len(index))
 
+    def plan(self) -> list[tuple[torch.Tensor, int, int]]:
+        """This epoch's batches as (this rank's indices, offset, global batch size), drawn up front."""
+        n = len(self.data)
+        order = torch.randperm(n, generator=self.generator)
+        per_batch = 0 if self._labelled is None else min(len(self._labelled), self.batch_size)
+        self._queue = []
+        out = []
+        for start in range(0, n, self.batch_size):
+            index = order[start : start + self.batch_size]
+            if per_batch:
+                index = torch.cat([index, self._take(per_batch)])
+            lo, hi = shard_bounds(len(index), self.rank, self.world_size)
+            out.append((index[lo:hi], lo, len(index)))
+        return out
+
+    def _streamed(self) -> Iterator[Batch]:
+        """Data not in memory: the epoch's batches are planned up front and read by DataLoader workers
+        (``num_workers``), so decoding overlaps training; results do not depend on the worker count."""
+        plan = self.plan()
+        labels = self.needs.labels != "none"
+        reader = _PlannedReads(self.data, plan)
+        if self.num_workers > 0:
+            from torch.utils.data import DataLoader
+
+            batches = DataLoader(reader, batch_size=None, shuffle=False, num_workers=self.num_workers,
+                                 prefetch_factor=2, persistent_workers=False)
+        else:
+            batches = (reader[i] for i in range(len(reader)))
+        for (mine, lo, total), x in zip(plan, batches):
+            yield Batch(x, self.data.y[mine] if labels else None, lo, total)
+
     def _take(self, n: int) -> torch.Tensor:
         while sum(len(q) for q in self._queue) < n:
             self._queue.append(self._labelled[torch.randperm(len(self._labelled), generator=self.generator)])
@@ -135,6 +174,19 @@ class TrainBatches:
         take, rest = flat[:n], flat[n:]
         self._queue = [rest] if len(rest) else []
         return take
+
+
+class _PlannedReads:
+    """Batch ``i`` of a plan, read from the dataset (a map-style dataset for DataLoader workers)."""
+
+    def __init__(self, data: Dataset, plan):
+        self.data, self.plan = data, plan
+
+    def __len__(self) -> int:
+        return len(self.plan)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return self.data.get(self.plan[i][0].numpy())
 
 
 def batches_of(data: Dataset, batch_size: int, needs: DataNeeds = DataNeeds(), *, rank: int = 0,
