@@ -9,7 +9,8 @@ import torch
 from PIL import Image
 
 import vaekit
-from vaekit.data.sources import ImageFiles, Rows
+from vaekit.data.images import ImageFiles
+from vaekit.data.sources import Rows
 
 
 @pytest.fixture

@@ -6,16 +6,17 @@ import collections
 import contextlib
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
 from ..config import DataSpec
 from ..errors import DataError
+from .sources import positions
 from ._common import encode_labels, make_dataset
 from ._dataset import Dataset
 
-__all__ = ["IMAGE_SUFFIXES", "MAX_IMAGE_PIXELS", "LAZY_FOLDER_BYTES", "load_image_folder", "open_image", "pil_to_array"]
+__all__ = ["IMAGE_SUFFIXES", "MAX_IMAGE_PIXELS", "LAZY_FOLDER_BYTES", "ImageFiles", "load_image_folder", "open_image", "pil_to_array"]
 
 #: decoded size above which a folder is read lazily (batch by batch) rather than into memory
 LAZY_FOLDER_BYTES = 1 << 30
@@ -143,8 +144,6 @@ def load_image_folder(
 
     channels = 1 if mode == "L" else 3
     if lazy or (lazy is None and len(files) * channels * hw[0] * hw[1] * 4 > LAZY_FOLDER_BYTES):
-        from .sources import ImageFiles
-
         x = ImageFiles(files, mode, hw)
         return _folder_dataset(x, folder, files, labelled, classes, name, mode, hw, data_spec)
     # Pass 2: decode, convert and resize each image into one preallocated array.
@@ -159,6 +158,39 @@ def load_image_folder(
             raise _read_error(p, e) from e
     x = out.transpose(0, 3, 1, 2).astype(np.float32) / np.float32(255)
     return _folder_dataset(x, folder, files, labelled, classes, name, mode, hw, data_spec)
+
+
+class ImageFiles:
+    """Image files decoded when read: examples (C, H, W) float32 in [0, 1] at one mode and size.
+
+    Parameters
+    ----------
+    paths : sequence of path
+    mode : {"L", "RGB"}
+    hw : (height, width)
+        Every image is converted to ``mode`` and resized to ``hw`` as :func:`vaekit.data.images.load_image_folder`
+        does for folders it reads into memory.
+    """
+
+    def __init__(self, paths: Sequence[Path | str], mode: str, hw: tuple[int, int]):
+        self.paths = [Path(p) for p in paths]
+        self.mode, self.hw = mode, tuple(hw)
+        self.shape = (len(self.paths), 1 if mode == "L" else 3, *self.hw)
+        self.dtype = np.dtype(np.float32)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index) -> np.ndarray:
+        pos = positions(index, len(self))
+        out = np.empty((len(pos), self.hw[0], self.hw[1], self.shape[1]), dtype=np.uint8)
+        for i, p in enumerate(pos):
+            with open_image(self.paths[int(p)]) as im:
+                out[i] = pil_to_array(im, self.mode, self.hw)
+        return out.transpose(0, 3, 1, 2).astype(np.float32) / np.float32(255)
+
+    def __repr__(self) -> str:
+        return f"ImageFiles({len(self)} files, {self.mode} {self.hw[0]}x{self.hw[1]})"
 
 
 def _folder_dataset(x, folder, files, labelled, classes, name, mode, hw, data_spec) -> Dataset:
