@@ -294,3 +294,17 @@ def test_report_reuses_eval_json_only_when_it_was_computed_on_the_same_data(tmp_
     assert "<td>examples</td><td class=\"num\">40</td>" in html  # the report's own evaluation on the run's 40 examples
     html = _captions(write_run_report(run, data=str(tmp_path / "other.npz"), k=2).read_text())
     assert "From " in html and "eval.json" in html and "<td>examples</td><td class=\"num\">24</td>" in html
+
+
+def test_traversal_over_the_datas_codes_stays_where_the_data_is(image_data):
+    # Codes that fill only a corner of the prior: the traversal spans their range, not the prior's +-1.9.
+    model = tiny(image_data, latent_dim=3)
+    codes = np.random.default_rng(0).normal(loc=[2.0, -1.0, 0.0], scale=[0.1, 0.2, 0.3], size=(200, 3))
+    x, dims, values = generate.traverse(model, dims=[0, 2], steps=5, codes=codes)
+    assert x.shape == (2, 5, 1, 8, 8) and values.shape == (2, 5)
+    np.testing.assert_allclose(values[0].numpy(), np.quantile(codes[:, 0], np.linspace(0.03, 0.97, 5)), rtol=1e-5)
+    assert 1.5 < float(values[0].min()) and float(values[0].max()) < 2.5
+    picture = visualize.traversal_picture(model, dims=[0, 2], steps=5, codes=codes)
+    assert isinstance(picture, Image.Image)
+    with pytest.raises(DataError, match=r"codes must be posterior means of shape \(n, 3\)"):
+        generate.traverse(model, codes=codes[:, :2])

@@ -35,18 +35,23 @@ def traverse(
     limit: LimitOpt = 2000,
     output: OutputOpt = Path("traverse.png"),
 ) -> None:
-    """Vary one latent dimension at a time over the prior's 3%-97% quantiles, the others at 0."""
+    """Vary one latent dimension at a time over the prior's 3%-97% quantiles, the others at 0 (with --data:
+    over the 3%-97% range of DATA's posterior means, the others at their median)."""
+    import numpy as np
+
     from ..tasks import generate, visualize
     from ..tasks.runs import load_run, run_data
 
     model = load_run(run)
     chosen = generate.parse_dims(dims, model.latent_dim)
-    activity = None
+    activity = codes = None
     if data is not None:
-        activity = generate.latent_activity(model, run_data(model, data, split="test", limit=limit))
+        # the data's codes: rows sorted by activity, each spanning the range the data reaches
+        codes, _ = generate.posterior_means(model, run_data(model, data, split="test", limit=limit))
+        activity = codes.var(axis=0, ddof=1) if len(codes) > 1 else np.zeros(model.latent_dim)
         if chosen is None:
             chosen = [int(d) for d in (-activity).argsort(kind="stable")[:32]]
         else:
             chosen = sorted(chosen, key=lambda d: -activity[d])
-    picture = visualize.traversal_picture(model, dims=chosen, steps=steps, activity=activity)
+    picture = visualize.traversal_picture(model, dims=chosen, steps=steps, activity=activity, codes=codes)
     _console.print_wrote(visualize.save_picture(picture, output))

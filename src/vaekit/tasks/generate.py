@@ -210,10 +210,16 @@ def traverse(
     base: torch.Tensor | None = None,
     span: tuple[float, float] = (0.03, 0.97),
     y: int | None = None,
+    codes: np.ndarray | torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, list[int], torch.Tensor]:
-    """Vary one latent dimension at a time across the prior's range, the others fixed at ``base``.
+    """Vary one latent dimension at a time across the prior's range (or the data's), the others fixed at ``base``.
 
     The beta-VAE picture (Higgins et al. 2017): each row shows what one dimension encodes.
+
+    A trained VAE's codes rarely fill the prior: a dimension whose posterior means spread over
+    [-0.5, 0.5] decodes off the data between 1 and 1.9 (flat or black tiles). With ``codes`` (the
+    posterior means of some data, (n, latent_dim)) each dimension runs over the ``span`` quantiles of
+    its own codes and the others sit at the codes' median, so every tile is a place the data reaches.
 
     Parameters
     ----------
@@ -222,25 +228,35 @@ def traverse(
     steps : int
         Values per dimension: prior quantiles evenly spaced in probability over ``span``.
     base : Tensor of shape (latent_dim,) or None
-        Where the other dimensions sit; default the prior's median (zeros).
+        Where the other dimensions sit; default the prior's median (zeros), or the codes' median.
     y : int or None
         The class a label-conditioned model decodes with (default 0); unconditioned models take None.
+    codes : array of shape (n, latent_dim) or None
+        Posterior means of data: take each dimension's range from them instead of from the prior.
 
     Returns
     -------
     images : Tensor of shape (len(dims), steps, *data_shape)
     dims : list of int
-    values : Tensor of shape (steps,)
+    values : Tensor of shape (steps,), or (len(dims), steps) with ``codes``
         The values each dimension takes.
     """
     check_param("traverse", "steps", steps, Interval("int", 2, None))
     d = model.latent_dim
     dims = list(range(min(d, 32))) if dims is None else parse_dims(list(dims), d)
-    values = prior_quantiles(model, np.linspace(span[0], span[1], steps))  # (steps,)
-    z0 = torch.zeros(d) if base is None else base.detach().reshape(d).cpu()
+    probs = np.linspace(span[0], span[1], steps)
+    if codes is not None:
+        c = codes.detach().cpu().numpy() if isinstance(codes, torch.Tensor) else np.asarray(codes)
+        if c.ndim != 2 or c.shape[1] != d or len(c) == 0:
+            raise DataError(f"codes must be posterior means of shape (n, {d}); got shape {c.shape}.")
+        values = torch.as_tensor(np.quantile(c[:, dims], probs, axis=0).T, dtype=torch.float32)  # (len(dims), steps)
+        z0 = torch.as_tensor(np.median(c, axis=0), dtype=torch.float32) if base is None else base.detach().reshape(d).cpu()
+    else:
+        values = prior_quantiles(model, probs)  # (steps,)
+        z0 = torch.zeros(d) if base is None else base.detach().reshape(d).cpu()
     z = z0.repeat(len(dims), steps, 1)  # (len(dims), steps, latent_dim)
     for row, dim in enumerate(dims):
-        z[row, :, dim] = values
+        z[row, :, dim] = values if values.dim() == 1 else values[row]
     model.eval()
     zs = z.reshape(-1, d).to(model.device)
     out = model.decode(zs, fixed_label(model, y, len(zs))).mean.cpu()  # (len(dims) * steps, *data_shape)

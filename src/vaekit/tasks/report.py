@@ -221,7 +221,8 @@ def run_sections(
             sections.append(Section.image(t("Latent space"), latent,
                                           caption=f"{what}, coloured by label." if labelled else f"{what}."))
 
-    activity = generate.latent_activity(model, data) if data is not None and len(data) > 1 else None
+    codes = generate.posterior_means(model, data, limit=2000)[0] if data is not None and len(data) > 1 else None
+    activity = None if codes is None else codes.var(axis=0, ddof=1)
     dims = None
     if activity is not None:
         # Most informative dimensions first; at most 12 rows keep the picture readable.
@@ -229,14 +230,19 @@ def run_sections(
     else:
         dims = list(range(min(12, model.latent_dim)))
     note = None
+    code = "posterior mean" if _is_vae(model) else "code"
     if activity is not None:
         n_active = int((activity > 0.01).sum())
-        code = "posterior mean" if _is_vae(model) else "code"
         note = (f"{n_active} of {model.latent_dim} dimensions are active (variance of the {code} over the "
                 f"data > 0.01); rows sorted by that variance.")
+    if codes is not None:
+        caption = (f"Each row varies one latent dimension over the 3%-97% range of the data's {code}s (row label), "
+                   f"the others at their median: the places the data reaches.")
+    else:
+        caption = "Each row varies one latent dimension over the prior's 3%-97% quantiles, the others at 0."
     sections.append(Section.image(
-        t("Latent traversals"), visualize.traversal_picture(model, dims=dims, activity=activity),
-        caption="Each row varies one latent dimension over the prior's 3%-97% quantiles, the others at 0.", note=note,
+        t("Latent traversals"), visualize.traversal_picture(model, dims=dims, activity=activity, codes=codes),
+        caption=caption, note=note,
     ))
     return sections
 

@@ -215,16 +215,23 @@ def traversal_picture(
     steps: int = 9,
     base: torch.Tensor | None = None,
     activity: np.ndarray | None = None,
+    codes: np.ndarray | None = None,
 ) -> Picture:
-    """One row per latent dimension, varied across the prior's range with the others fixed.
+    """One row per latent dimension, varied across the prior's range (or, with ``codes``, the data's) with
+    the others fixed.
 
     With ``activity`` (per-dimension variance of the posterior means, from
     :func:`~vaekit.tasks.generate.latent_activity`) the rows are labelled with it, so inactive
-    dimensions (variance < 0.01, rows that do not change) are easy to tell apart.
+    dimensions (variance < 0.01, rows that do not change) are easy to tell apart. With ``codes``
+    (posterior means of data) each row spans its dimension's 3%-97% range over the data, labelled.
     """
-    x, dims, values = generate.traverse(model, dims=dims, steps=steps, base=base)
+    x, dims, values = generate.traverse(model, dims=dims, steps=steps, base=base, codes=codes)
     labels = [f"z[{d}]" + ("" if activity is None else f" var {activity[d]:.2f}") for d in dims]
-    title = f"Latent traversals, z[i] from {float(values[0]):.2f} to {float(values[-1]):.2f}"
+    if values.dim() == 2:
+        labels = [f"{lab} {float(v[0]):.2f}..{float(v[-1]):.2f}" for lab, v in zip(labels, values)]
+        title = "Latent traversals over the data's 3%-97% range of each z[i]"
+    else:
+        title = f"Latent traversals, z[i] from {float(values[0]):.2f} to {float(values[-1]):.2f}"
     return rows_picture(list(x), labels, spec_of(model), title=title)
 
 
