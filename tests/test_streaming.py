@@ -55,3 +55,18 @@ def test_a_memory_mapped_split_is_read_batch_by_batch(tmp_path):
     model = vaekit.VAE.for_data(data, latent_dim=2)
     run = vaekit.fit(model, data, epochs=1, batch_size=64, seed=0, progress=False, num_workers=1)
     assert np.isfinite(run.rows[-1]["val_loss"])
+
+
+def test_memory_maps_are_read_with_pread_at_the_right_rows(tmp_path):
+    from vaekit.data.sources import _file_position, read_rows
+
+    x = np.random.default_rng(2).random((20000, 3)).astype(np.float32)  # > one allocation granule
+    np.save(tmp_path / "a.npy", x)
+    for mode in ("r", "c"):
+        mm = np.load(tmp_path / "a.npy", mmap_mode=mode)
+        for view, ref in ((mm, x), (mm[10:], x[10:]), (mm[5000:], x[5000:])):
+            assert _file_position(view) is not None
+            idx = np.array([0, 1, 2, 7, 8, 4000])
+            assert np.array_equal(read_rows(view, idx), ref[idx])
+        assert _file_position(mm[::2]) is None  # strided: read through the mapping
+        assert np.array_equal(read_rows(mm[::2], np.array([1, 3])), x[::2][[1, 3]])

@@ -101,9 +101,11 @@ class Dataset:
             index = index.numpy()
         if isinstance(index, np.ndarray):
             # memmap fancy indexing is fastest on sorted indices; restore the requested order afterwards.
+            from .sources import read_rows
+
             order = np.argsort(index, kind="stable")
             out = np.empty((len(index), *self.shape), dtype=np.float32)
-            out[order] = self.x[index[order]]
+            out[order] = read_rows(self.x, index[order])
             return torch.from_numpy(out)
         return torch.from_numpy(np.asarray(self.x[index], dtype=np.float32))
 

@@ -10,9 +10,11 @@ Training reads them through DataLoader worker processes (``TrainConfig.num_worke
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
-__all__ = ["Rows", "take_rows", "positions"]
+__all__ = ["Rows", "take_rows", "positions", "read_rows"]
 
 
 def positions(index, n: int) -> np.ndarray:
@@ -23,6 +25,53 @@ def positions(index, n: int) -> np.ndarray:
     if a.ndim == 0:
         return a.reshape(1)
     return a.astype(np.int64)
+
+
+def read_rows(source, index: np.ndarray) -> np.ndarray:
+    """Rows ``index`` (sorted ascending) of ``source`` as float32.
+
+    A C-ordered memory map is read with ``os.pread`` on its file, not through the mapping: pages read
+    through a mapping stay in this process's resident memory, while ``pread`` leaves them in the page
+    cache only, so streaming a file larger than RAM keeps memory bounded.
+    """
+    start = _file_position(source)
+    if start is not None and len(index):
+        return _pread_rows(source, index, start)
+    return np.asarray(source[index], dtype=np.float32)
+
+
+def _file_position(a) -> int | None:
+    """Byte position in its file of the first element of a C-ordered memory map (None: not one)."""
+    buf = getattr(a, "_mmap", None)
+    if not isinstance(a, np.memmap) or buf is None or not a.filename or not a.flags.c_contiguous:
+        return None
+    import mmap
+
+    # numpy maps the file from the offset rounded down to the allocation granularity; a slice of a memory
+    # map keeps the parent's ``offset``, so the position comes from the data pointer
+    base = np.frombuffer(buf, dtype=np.uint8).__array_interface__["data"][0]
+    aligned = a.offset - a.offset % mmap.ALLOCATIONGRANULARITY
+    return aligned + (a.__array_interface__["data"][0] - base)
+
+
+def _pread_rows(mm: np.memmap, index: np.ndarray, start: int) -> np.ndarray:
+    row = int(np.prod(mm.shape[1:], dtype=np.int64)) * mm.dtype.itemsize
+    out = np.empty((len(index), *mm.shape[1:]), dtype=mm.dtype)
+    flat = out.reshape(len(index), -1).view(np.uint8).reshape(len(index), row)
+    fd = os.open(mm.filename, os.O_RDONLY)
+    try:
+        # runs of consecutive rows are one read each
+        breaks = np.flatnonzero(np.diff(index) != 1) + 1
+        for run in np.split(np.arange(len(index)), breaks):
+            first, count = int(index[run[0]]), len(run)
+            want = count * row
+            buf = os.pread(fd, want, start + first * row)
+            if len(buf) != want:
+                raise OSError(f"Short read from '{mm.filename}': the file is shorter than its header says.")
+            flat[run[0] : run[0] + count] = np.frombuffer(buf, dtype=np.uint8).reshape(count, row)
+    finally:
+        os.close(fd)
+    return out.astype(np.float32, copy=False)
 
 
 class Rows:
@@ -41,7 +90,7 @@ class Rows:
         wanted = self.index[positions(index, len(self))]
         order = np.argsort(wanted, kind="stable")  # memory maps read fastest in file order
         out = np.empty((len(wanted), *self.shape[1:]), dtype=np.float32)
-        out[order] = np.asarray(self.base[wanted[order]], dtype=np.float32)
+        out[order] = read_rows(self.base, wanted[order])
         return out
 
 
