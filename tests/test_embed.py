@@ -301,7 +301,7 @@ def test_embed_errors_leave_no_file(runs, tmp_path):
     bad[bad.columns[0]] = bad[bad.columns[0]].astype(object)
     bad.loc[40, bad.columns[0]] = "oops"  # row 41 of the file (rows count from 1 under the header)
     bad.to_csv(tmp_path / "bad.csv", index=False)
-    fails("embed", runs["tab"], tmp_path / "bad.csv", "-o", tmp_path / "z.parquet", "--batch-size", "16",
+    fails("embed", runs["tab"], tmp_path / "bad.csv", "-o", tmp_path / "z.parquet", "--batch-size", "16", "-q",
           match=rf"Column '{bad.columns[0]}' of .*bad\.csv must be numeric; found 'oops' in row 41\.")
     fails("embed", runs["tab"], runs["csv"], "-o", tmp_path / "z.txt", match=r"must end in \.npy, \.csv or \.parquet")
     np.save(tmp_path / "x.npy", np.zeros((4, 5), dtype=np.float32))

@@ -301,3 +301,15 @@ def test_integer_columns_stay_integers():
     x = frame.to_numpy()
     done = VAEImputer(**TINY).fit(x).transform(x)
     assert np.array_equal(done[:, 0], np.round(done[:, 0])) and np.array_equal(done[:, 2], np.round(done[:, 2]))
+
+
+def test_failed_save_leaves_no_folder_and_a_folder_input_is_named(tmp_path):
+    """Issue 16.7: no empty run folder after a failed `impute --save`; a folder is not 'No such file'."""
+    np.save(tmp_path / "a.npy", np.array([[1.0, np.nan], [2.0, np.nan]]))
+    result = runner.invoke(app, ["impute", str(tmp_path / "a.npy"), "-o", str(tmp_path / "o.npy"), "--quiet",
+                                 "--save", str(tmp_path / "RUN")])
+    assert result.exit_code == 2 and "no observed values" in result.output
+    assert not (tmp_path / "RUN").exists()
+    (tmp_path / "folder").mkdir()
+    result = runner.invoke(app, ["impute", str(tmp_path / "folder"), "-o", str(tmp_path / "o.npy")])
+    assert result.exit_code == 2 and "is a folder" in result.output

@@ -40,7 +40,7 @@ def latent(
 ) -> None:
     """Scatter the posterior means of DATA's examples, coloured by label (.png/.svg/.pdf, or interactive .html)."""
     from ..tasks import visualize
-    from ..tasks.latent_page import latent_scatter_figure, write_latent_html
+    from ..tasks.latent_page import import_umap, latent_scatter_figure, write_latent_html
     from ..tasks.runs import load_run, run_data
 
     _console.seed_everything(seed)
@@ -49,6 +49,9 @@ def latent(
     slow = model.latent_dim > 2 and method.value in ("tsne", "umap")  # PCA is instant; these take a while
     what = {"tsne": "t-SNE", "umap": "UMAP"}.get(method.value, method.value)
     codes = "posterior means" if getattr(model, "has_density", True) else "codes"
+    if slow and method.value == "umap":
+        with _console.missing_extra_is_one_line():
+            import_umap()  # a missing extra is said before anything is announced
     projecting = (_console.status(f"Projecting {min(len(dataset), max_points):,} {codes} to 2-D with {what}")
                   if slow else contextlib.nullcontext())
     with _console.missing_extra_is_one_line(), projecting:

@@ -344,7 +344,13 @@ class VAEOutlierDetector(OutlierMixin, VAEEstimator):
         return LocalPixelModel(model.data_shape, build_likelihood(model.config)).to(model.device)
 
     def _set_offset(self, scores: np.ndarray, feature_baseline: np.ndarray | None = None) -> None:
-        self.train_scores_ = np.asarray(scores, dtype=np.float64)
+        scores = np.asarray(scores, dtype=np.float64)
+        bad = int((~np.isfinite(scores)).sum())
+        if bad:
+            raise CheckpointError(f"{bad:,} of the {len(scores):,} training scores are not finite numbers, so no "
+                                  f"threshold can be set: the model's output overflows (damaged weights, or training "
+                                  f"data far outside what the model can represent).")
+        self.train_scores_ = scores
         if self.contamination == "auto":
             q1, q3 = np.percentile(self.train_scores_, [25, 75])
             self.offset_ = float(q1 - 1.5 * (q3 - q1))  # Tukey's lower fence

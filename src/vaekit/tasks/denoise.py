@@ -22,6 +22,7 @@ from .._validation import Interval, Options, check_param
 from ..config import CORRUPTIONS
 from ..data import Dataset
 from ..errors import DataError
+from .encoding import check_finite
 
 __all__ = ["add_noise", "fit_denoiser", "denoise", "denoise_files", "DenoiseResult", "IMAGE_SUFFIXES"]
 
@@ -148,6 +149,7 @@ def denoise(model, x: Any, *, batch_size: int = 512) -> np.ndarray:
         xt = torch.as_tensor(np.asarray(x, dtype=np.float32)).reshape(-1, *model.data_shape)
     parts = [model.reconstruct(xt[i : i + batch_size].to(model.device)).cpu() for i in range(0, len(xt), batch_size)]
     out = torch.cat(parts) if parts else torch.zeros((0, *model.data_shape))
+    check_finite(out.numpy(), "The denoised output")
     if model.data_spec is not None and model.data_spec.kind == "image":
         out = out.clamp(0, 1)
     return out.numpy()

@@ -251,7 +251,10 @@ def embed_file(
     def encoded():
         done = 0
         for x, y in chunks:
-            z = encode(model, x, sample=sample, generator=g, batch_size=1024)
+            try:
+                z = encode(model, x, sample=sample, generator=g, batch_size=1024)
+            except DataError as e:
+                raise _shift_rows(e, done) from e
             done += len(z)
             if done > total:
                 raise DataError(f"'{source}' changed while it was read (more than the {total:,} rows counted).")

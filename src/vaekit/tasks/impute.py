@@ -358,6 +358,8 @@ def read_incomplete(path: str | os.PathLike) -> tuple[Any, Any]:
     p = Path(path)
     if p.is_dir():
         raise DataError(f"'{path}' is a folder; impute takes one table file (.csv/.tsv/.parquet) or a .npz/.npy array.")
+    if p.is_dir():
+        raise DataError(f"'{path}' is a folder; impute takes one file: a .csv/.tsv/.parquet table or a .npz/.npy array.")
     if not p.is_file():
         raise DataError(f"No such file: '{path}'. Expected a .csv/.tsv/.parquet table or a .npz/.npy array.")
     lower = p.name.lower()
@@ -485,13 +487,17 @@ def impute_file(
     if run is not None:
         imputer = VAEImputer.from_run(run, **params)
     else:
-        if save is not None:
-            from ..rundir import prepare_run_dir
-
-            prepare_run_dir(save, overwrite=overwrite)  # refuse early, before training
-        imputer = VAEImputer(**params).fit(x)
-        if save is not None:
-            rundir.save(imputer.model_, save, overwrite=True)
+        target = None if save is None else rundir.RunDirectory(save, overwrite=overwrite)  # refuse early
+        try:
+            imputer = VAEImputer(**params).fit(x)
+            if save is not None:
+                rundir.save(imputer.model_, save, overwrite=True)
+        except BaseException:
+            if target is not None:
+                target.abort()  # no empty run folder left; a replaced run comes back
+            raise
+        if target is not None:
+            target.commit()
     n_missing = int(x.isna().to_numpy().sum()) if table else int(np.isnan(np.asarray(x, dtype=np.float64)).sum())
     if n_imputations is None:
         completed = [imputer.transform(x)]

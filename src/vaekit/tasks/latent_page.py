@@ -22,7 +22,7 @@ from ..data import Dataset
 from ..errors import DataError
 from ._estimator import check_int as _check_int
 
-__all__ = ["REDUCTIONS", "reduce_2d", "latent_scatter_figure", "latent_html", "write_latent_html"]
+__all__ = ["REDUCTIONS", "reduce_2d", "import_umap", "latent_scatter_figure", "latent_html", "write_latent_html"]
 
 
 REDUCTIONS = ("pca", "tsne", "umap")
@@ -72,7 +72,7 @@ def reduce_2d(z: np.ndarray, method: str = "pca", *, seed: int = 0, what: str = 
     if method in ("pca", "tsne"):
         z2, note = viz.reduce_2d(z, method, seed, what=what)
         return z2, note, ("PC 1", "PC 2") if method == "pca" else ("t-SNE 1", "t-SNE 2")
-    umap = _import_umap()
+    umap = import_umap()
     if n < 4:
         raise DataError(f"UMAP needs at least 4 points; got {n}.")
     neighbours = int(min(15, n - 1))
@@ -82,7 +82,7 @@ def reduce_2d(z: np.ndarray, method: str = "pca", *, seed: int = 0, what: str = 
     return z2, note, ("UMAP 1", "UMAP 2")
 
 
-def _import_umap():
+def import_umap():
     try:
         import umap  # umap-learn
     except ImportError as e:

@@ -587,7 +587,12 @@ def evaluate_run(
         The metrics (``neg_elbo``, ``reconstruction_nll``, ``kl``, ``nll``, ``bits_per_dim``,
         ``active_units``, ``n``, ``k``; an autoencoder has ``reconstruction_nll`` and ``n`` only) plus
         ``class_name``, ``data`` (the data's name), ``split``, ``fingerprint`` (:func:`data_fingerprint`)
-        and ``seed``. Non-finite values become None (JSON).
+        and ``seed``.
+
+    Raises
+    ------
+    DataError
+        A metric is not a finite number (nothing is reported as NaN or null).
     """
     from ..evaluation import evaluate
 
@@ -595,10 +600,12 @@ def evaluate_run(
     metrics = evaluate(model, data, k=k, batch_size=batch_size, seed=seed, progress=progress)
     out: dict[str, Any] = {"class_name": type(model).__name__, "data": data.name, "split": split,
                            "fingerprint": data_fingerprint(data), "seed": seed}
-    for key, value in metrics.items():
-        if isinstance(value, float) and not math.isfinite(value):
-            value = None
-        out[key] = value
+    bad = [key for key, value in metrics.items() if isinstance(value, float) and not math.isfinite(value)]
+    if bad:  # never an eval.json of nulls, and never exit 0 with them
+        raise DataError(f"Evaluating on data '{data.name}' gave results that are not finite ({', '.join(bad)}): the "
+                        f"model's output overflows for some inputs (values far outside its training data, or damaged "
+                        f"weights). Nothing was written.")
+    out.update(metrics)
     return out
 
 
