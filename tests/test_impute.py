@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import vaekit
 from vaekit.cli import app
@@ -34,6 +35,13 @@ def drop(x, rate=0.3, seed=1):
     mask = np.random.default_rng(seed).random(xm.shape) < rate
     xm[mask] = np.nan
     return xm, mask
+
+
+# ------------------------------------------------------------------------------------------- scikit-learn's checks
+# Every check of sklearn.utils.estimator_checks runs at a tiny size (NaN inputs allowed); none is expected to fail.
+@parametrize_with_checks([VAEImputer(epochs=2, hidden_dims=(8,), batch_size=32, n_samples=4, k=2)])
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
 
 
 # ------------------------------------------------------------------------------------------- the objective
