@@ -46,7 +46,8 @@ def test_unseen_category_and_bad_cells_are_flagged_with_a_reason(table_run, tmp_
     rows.loc[7, "age"] = np.inf
     rows.loc[9, "spend"] = np.nan
     rows.to_csv(tmp_path / "new.csv", index=False)
-    ok("anomaly", "score", table_run / "run", tmp_path / "new.csv", "-o", tmp_path / "s.csv", "--top", "3")
+    result = ok("anomaly", "score", table_run / "run", tmp_path / "new.csv", "-o", tmp_path / "s.csv", "--top", "3")
+    assert "could not be scored" in result.output
     table = pd.read_csv(tmp_path / "s.csv", keep_default_na=False)
     assert len(table) == 12 and list(table.columns)[:4] == ["id", "score", "is_outlier", "reason"]
     flagged = table.set_index("id")

@@ -37,10 +37,11 @@ SCORE_EPILOG = """\
 
   vaekit anomaly score runs/fraud today.csv -o out/scores.csv --top 20
 
-Writes one row per input (id = file path or row id, score, is_outlier; higher score = more normal, \
-the opposite of PyOD's sign), and beside the CSV scores.png (histogram with the threshold) and top.png \
-(the most anomalous inputs: images with their reconstruction and a per-pixel heat map; table rows with \
-their most surprising columns). RUN may also be a plain `vaekit train` run: the threshold is then set \
+Writes one row per input (id = file path or row id, score, is_outlier, reason; higher score = more \
+normal, the opposite of PyOD's sign), and beside the CSV scores.png (histogram with the threshold, log \
+counts) and top.png (the most anomalous inputs: images with their reconstruction and a per-pixel heat map; \
+table rows with the columns that make them anomalous). A row that cannot be scored (an unseen category, a \
+missing cell, a value too large) is an outlier with an empty score and the reason; the rest are scored. RUN may also be a plain `vaekit train` run: the threshold is then set \
 from its training data."""
 
 anomaly_app = typer.Typer(
@@ -142,11 +143,15 @@ def score(
     params = {} if contamination is None else {"contamination": _contamination(contamination)}
     result = score_run(run, data, output, split=split.value, limit=limit, top=top, **params)
     n = len(result.table)
-    _console.print_table("Scored", {
+    rows = {
         "inputs": f"{n:,}",
         "outliers": f"{result.n_outliers:,} ({result.n_outliers / max(n, 1):.1%})",
         "threshold": f"{result.offset:.5g}",
-    })
+    }
+    unscored = int(result.table["score"].isna().sum())
+    if unscored:
+        rows["could not be scored"] = f"{unscored:,} (outliers; see the reason column)"
+    _console.print_table("Scored", rows)
     _console.print_wrote(*result.paths)
 
 
