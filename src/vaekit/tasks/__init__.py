@@ -20,14 +20,22 @@ report
 demo
     ``vaekit demo``: train both models on the embedded digits and write the report.
 semisupervised
-    Few labels: label files, label hiding, ``classify`` (predictions with class probabilities) and
-    analogies (keep z from an image, change y) for semi-supervised (M2, M1+M2) and conditional models.
+    Few labels: label hiding, ``classify`` (predictions with class probabilities) and analogies (keep z
+    from an image, change y) for semi-supervised (M2, M1+M2) and conditional models; label files are
+    read by :mod:`vaekit.data.labels`.
+embed, anomaly, impute
+    The scikit-learn estimators (``VAETransformer``, ``VAEOutlierDetector``, ``VAEImputer``), all on the one
+    base of ``_estimator`` (parameter constraints, input formats, not-fitted error, ``from_run``), and what
+    their commands do with run directories and files.
+encoding, embed_stream, latent_page, neighbors
+    Posterior means batch by batch; ``vaekit embed`` files in bounded memory; 2-D maps and the interactive
+    latent page; nearest neighbours in latent space.
 """
 
 import importlib as _importlib
 
-_SUBMODULES = frozenset({"anomaly", "compress", "demo", "denoise", "embed", "generate", "impute", "report", "runs",
-                         "semisupervised", "visualize"})
+_SUBMODULES = frozenset({"anomaly", "compress", "demo", "denoise", "embed", "embed_stream", "encoding", "generate",
+                         "impute", "latent_page", "neighbors", "report", "runs", "semisupervised", "visualize"})
 
 
 def __getattr__(name: str):
