@@ -177,6 +177,7 @@ class ImageFiles:
         self.mode, self.hw = mode, tuple(hw)
         self.shape = (len(self.paths), 1 if mode == "L" else 3, *self.hw)
         self.dtype = np.dtype(np.float32)
+        self.decodes = True  # reading costs decoding: training reads it in DataLoader workers
 
     def __len__(self) -> int:
         return len(self.paths)

@@ -82,6 +82,7 @@ class Rows:
         self.index = np.asarray(index, dtype=np.int64)
         self.shape = (len(self.index), *base.shape[1:])
         self.dtype = np.dtype(np.float32)
+        self.decodes = getattr(base, "decodes", False)
 
     def __len__(self) -> int:
         return len(self.index)
