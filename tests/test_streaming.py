@@ -70,3 +70,42 @@ def test_memory_maps_are_read_with_pread_at_the_right_rows(tmp_path):
             assert np.array_equal(read_rows(view, idx), ref[idx])
         assert _file_position(mm[::2]) is None  # strided: read through the mapping
         assert np.array_equal(read_rows(mm[::2], np.array([1, 3])), x[::2][[1, 3]])
+
+
+def test_fit_takes_any_iterable_or_dataloader():
+    from torch.utils.data import DataLoader, TensorDataset
+
+    x = torch.rand(96, 1, 4, 4)
+    y = torch.arange(96) % 3
+    spec = vaekit.DataSpec(kind="image", shape=(1, 4, 4), levels=256, name="loader")
+    model = vaekit.VAE.for_data(spec, latent_dim=2, hidden_dims=(8,))
+    loader = DataLoader(TensorDataset(x), batch_size=16, shuffle=True, generator=torch.Generator().manual_seed(0))
+    run = vaekit.fit(model, loader, epochs=2, seed=0, progress=False)
+    assert len(run) == 2 and run.rows[-1]["step"] == 12 and run.rows[-1]["val_loss"] is None
+    # validation data may be given beside it
+    val = vaekit.Dataset(x[:32], None, spec)
+    run = vaekit.fit(model, loader, epochs=1, seed=0, progress=False, validation_data=val)
+    assert np.isfinite(run.rows[-1]["val_loss"])
+
+    def stream():  # no len(): a constant schedule, or max_time for the cosine
+        for i in range(0, 96, 32):
+            yield {"x": x[i : i + 32]}
+
+    class Again:
+        def __iter__(self):
+            return stream()
+
+    run = vaekit.fit(model, Again(), epochs=2, seed=0, progress=False, lr_schedule="constant")
+    assert run.rows[-1]["step"] == 6
+    with pytest.raises(vaekit.ConfigError, match="needs max_time"):
+        vaekit.fit(model, Again(), epochs=1, progress=False, lr_schedule="cosine")
+    # a conditioned model needs (x, y) pairs; a wrong shape is named
+    cvae = vaekit.VAE.for_data(spec, latent_dim=2, hidden_dims=(8,), conditioning="conditional", num_classes=3)
+    run = vaekit.fit(cvae, DataLoader(TensorDataset(x, y), batch_size=32), epochs=1, progress=False)
+    assert np.isfinite(run.rows[-1]["train_loss"])
+    with pytest.raises(vaekit.DataError, match="has none: yield \\(x, y\\) pairs"):
+        vaekit.fit(cvae, loader, epochs=1, progress=False)
+    with pytest.raises(vaekit.DataError, match=r"x has shape \(16, 5\)"):
+        vaekit.fit(model, [torch.rand(16, 5)], epochs=1, progress=False, lr_schedule="constant")
+    with pytest.raises(vaekit.DataError, match="iterable of batches"):
+        vaekit.fit(model, x.numpy(), epochs=1, progress=False)

@@ -19,8 +19,8 @@ from . import distributed, rundir
 from .callbacks import Callback, History, TrainingState
 from .config import TrainConfig
 from .data import Dataset
-from .data.samplers import TrainBatches, batches_of, check_unit_interval, dynamic_binarization, validation_split
-from .errors import CheckpointError, DataError, TrainingError
+from .data.samplers import IterableBatches, TrainBatches, batches_of, check_unit_interval, dynamic_binarization, validation_split
+from .errors import CheckpointError, ConfigError, DataError, TrainingError
 
 __all__ = ["fit", "History", "Callback", "kl_weight_at", "lr_at", "evaluate_objective", "default_train_config"]
 
@@ -116,7 +116,8 @@ def evaluate_objective(
     was_training = model.training
     model.eval()
     sums = torch.zeros(4, dtype=torch.float64)
-    shared_noise = not ctx.distributed or model.data_needs.labels == "none"
+    # (and so do batches from a user's iterable, which this loop does not slice)
+    shared_noise = not ctx.distributed or (model.data_needs.labels == "none" and isinstance(batches, TrainBatches))
     for batch in batches_of(data, batch_size, model.data_needs, rank=ctx.rank, world_size=ctx.world_size):
         if not len(batch):
             continue
@@ -153,8 +154,12 @@ def fit(
     Parameters
     ----------
     model : VAE, Autoencoder or StackedVAE
-    data : Dataset
-        Training data (``data.shape`` must equal the model's ``data_shape``).
+    data : Dataset or iterable of batches
+        Training data (``data.shape`` must equal the model's ``data_shape``), or any iterable a user
+        brings (a DataLoader over their own dataset, a generator): each item a tensor x, an (x, y) pair
+        or ``{"x": x, "y": y}`` of model-ready values, iterated once per epoch. An iterable has no
+        validation split (pass ``validation_data``) and, without ``len()``, needs a schedule that does
+        not count steps per epoch.
     config : TrainConfig or None
         Training settings; keyword ``overrides`` (e.g. ``epochs=20, seed=0``) replace its fields.
     validation_data : Dataset or None
@@ -199,11 +204,15 @@ def fit(
     (2, True)
     """
     cfg = (config or TrainConfig()).replace(**overrides) if overrides else (config or TrainConfig())
-    if not isinstance(data, Dataset):
-        raise DataError(f"fit expects a vaekit Dataset; got {type(data).__name__}. Use vaekit.datasets.from_array(x).")
-    model.check_data(data)
-    if model.data_spec is None:
-        model.data_spec = data.spec
+    streamed = not isinstance(data, Dataset)  # any iterable of batches (a DataLoader, ...)
+    if streamed and (isinstance(data, (torch.Tensor, str, bytes)) or type(data).__module__.startswith("numpy")
+                     or not hasattr(data, "__iter__")):
+        raise DataError(f"fit expects a vaekit Dataset or an iterable of batches (a DataLoader); got "
+                        f"{type(data).__name__}. Use vaekit.datasets.from_array(x) for an array.")
+    if not streamed:
+        model.check_data(data)
+        if model.data_spec is None:
+            model.data_spec = data.spec
     needs = model.data_needs
     ctx = distributed.context()  # rank 0 of 1 unless torch.distributed is running (see vaekit.distributed)
     callbacks = list(callbacks) if ctx.is_main else []  # one progress bar, one set of hooks: rank 0's
@@ -214,21 +223,35 @@ def fit(
     generator = torch.Generator().manual_seed(cfg.seed)
     transforms = []
     if cfg.binarize == "dynamic":
-        check_unit_interval(data, "binarize='dynamic'")
+        if not streamed:
+            check_unit_interval(data, "binarize='dynamic'")
         transforms.append(dynamic_binarization(generator))
 
     # ---- data: seeded validation split; a fixed binarisation of the validation set
-    if validation_data is None and cfg.val_fraction > 0:
+    if streamed:
+        # an iterable has no split: it is all training data; validation comes from validation_data only
+        train, val = None, validation_data
+        if validation_data is None and cfg.val_fraction > 0:
+            logger.info("fit got an iterable of batches: no validation split (pass validation_data= for one)")
+    elif validation_data is None and cfg.val_fraction > 0:
         train, val = validation_split(data, cfg.val_fraction, cfg.seed, keep_labelled=needs.keep_labelled)
     else:
         train, val = data, validation_data
     if val is not None and cfg.binarize == "dynamic":
         g = torch.Generator().manual_seed(cfg.seed + 1)
         val = Dataset(torch.bernoulli(val.get(slice(None)), generator=g), val.y, val.spec, val.description)
-    batches = TrainBatches(train, cfg.batch_size, generator, needs, rank=ctx.rank, world_size=ctx.world_size,
-                           num_workers=cfg.num_workers)
-
-    steps_per_epoch = len(batches)
+    if streamed:
+        batches = IterableBatches(data, needs, check=model.check_input)
+    else:
+        batches = TrainBatches(train, cfg.batch_size, generator, needs, rank=ctx.rank, world_size=ctx.world_size,
+                               num_workers=cfg.num_workers)
+    try:
+        steps_per_epoch = len(batches)
+    except TypeError:  # an iterable without a length: schedules must not need one
+        steps_per_epoch = 0
+        if (cfg.lr_schedule == "cosine" and cfg.max_time is None) or (cfg.kl_warmup and cfg.kl_warmup_unit == "epochs"):
+            raise ConfigError("fit got an iterable without len(): the cosine learning-rate schedule needs max_time "
+                              "(or lr_schedule='constant'), and KL warm-up needs kl_warmup_unit='steps'.") from None
     total_steps = steps_per_epoch * cfg.epochs
     warm_steps = cfg.kl_warmup * (steps_per_epoch if cfg.kl_warmup_unit == "epochs" else 1)
     if warm_steps > total_steps:
@@ -245,7 +268,7 @@ def fit(
     if not (warm_start or resume):
         model.initialize(cfg.seed)
     opt = _adamw(model, cfg)
-    state = TrainingState(config=cfg, steps_per_epoch=steps_per_epoch, n_train=len(train),
+    state = TrainingState(config=cfg, steps_per_epoch=steps_per_epoch, n_train=0 if train is None else len(train),
                           n_val=0 if val is None else len(val))
     # ---- the run directory: rank 0 alone writes it; every rank reads a checkpoint to resume
     run_dir = None

@@ -16,7 +16,7 @@ from ..errors import DataError
 from ..noise import ShardedGenerator, rand, shard_bounds
 from ._dataset import Dataset
 
-__all__ = ["Batch", "DataNeeds", "TrainBatches", "validation_split", "dynamic_binarization", "batches_of"]
+__all__ = ["Batch", "DataNeeds", "TrainBatches", "IterableBatches", "validation_split", "dynamic_binarization", "batches_of"]
 
 
 @dataclass(frozen=True)
@@ -175,6 +175,49 @@ class TrainBatches:
         take, rest = flat[:n], flat[n:]
         self._queue = [rest] if len(rest) else []
         return take
+
+
+class IterableBatches:
+    """Batches from any iterable a user passes to ``fit``: a DataLoader, a generator function's result, a list.
+
+    Each item is a tensor (or array) of inputs, an ``(x, y)`` pair, or a mapping with ``"x"`` (and ``"y"``).
+    The iterable is iterated once per epoch (a DataLoader reshuffles itself). Under torch.distributed it
+    must give each rank its own examples (e.g. a ``DistributedSampler``).
+    """
+
+    def __init__(self, source, needs: DataNeeds = DataNeeds(), *, check=None):
+        self.source, self.needs, self.check = source, needs, check
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __iter__(self) -> Iterator[Batch]:
+        for i, item in enumerate(self.source):
+            if isinstance(item, Batch):
+                x, y = item.x, item.y
+            elif isinstance(item, dict):
+                x, y = item.get("x"), item.get("y")
+            elif isinstance(item, (tuple, list)):
+                x, y = item[0], (item[1] if len(item) > 1 else None)
+            else:
+                x, y = item, None
+            if x is None:
+                raise DataError(f"Batch {i} of the training iterable has no inputs; yield x, (x, y) or {{'x': x, 'y': y}}.")
+            x = torch.as_tensor(x)
+            if not x.is_floating_point():
+                raise DataError(f"Batch {i} of the training iterable holds {x.dtype} values; give model-ready float "
+                                f"inputs (images in [0, 1], standardised tables).")
+            x = x.float()
+            if self.check is not None:
+                x = self.check(x)
+            if self.needs.labels == "none":
+                y = None
+            elif y is None:
+                raise DataError(f"This model trains on labels, but batch {i} of the training iterable has none: "
+                                f"yield (x, y) pairs (-1 for an unknown label).")
+            else:
+                y = torch.as_tensor(y).long()
+            yield Batch(x, y)
 
 
 class _PlannedReads:
