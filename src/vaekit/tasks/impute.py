@@ -358,8 +358,6 @@ def read_incomplete(path: str | os.PathLike) -> tuple[Any, Any]:
     p = Path(path)
     if p.is_dir():
         raise DataError(f"'{path}' is a folder; impute takes one table file (.csv/.tsv/.parquet) or a .npz/.npy array.")
-    if p.is_dir():
-        raise DataError(f"'{path}' is a folder; impute takes one file: a .csv/.tsv/.parquet table or a .npz/.npy array.")
     if not p.is_file():
         raise DataError(f"No such file: '{path}'. Expected a .csv/.tsv/.parquet table or a .npz/.npy array.")
     lower = p.name.lower()
