@@ -92,8 +92,9 @@ def load(
         class names (class folders named differently are fine: reconstructing or embedding does not use
         labels); ``"none"`` drops them.
     lazy : bool or None
-        Image folders: decode files batch by batch instead of reading them into memory (None: lazily
-        when the decoded folder would exceed 1 GiB). A large ``.npy`` is memory-mapped either way.
+        Image folders and parquet tables: read batch by batch instead of into memory (image files
+        decoded on demand; parquet row group by row group, see :mod:`vaekit.data.parquet`). None: lazily
+        when the decoded data would exceed 1 GiB. A large ``.npy`` is memory-mapped either way.
 
     Returns
     -------
@@ -156,6 +157,11 @@ def load(
         _not_for("image_size", image_size, f"'{text}'", "images")
         _not_for("mode", mode, f"'{text}'", "images")
         no_split_check(split, text)
+        if lower.endswith((".parquet", ".pq")) and _lazy_table(path, text, lazy):
+            from .parquet import load_parquet_lazily
+
+            return load_parquet_lazily(path, name=text, label_column=label_column, columns=columns,
+                                       data_spec=data_spec, allow_missing=allow_missing)
         return table_to_dataset(
             read_table(path, text), source=text, name=text, label_column=label_column, columns=columns,
             data_spec=data_spec, allow_missing=allow_missing,
@@ -171,6 +177,16 @@ def load(
     if lower.endswith(".npy"):
         return load_npy(path, name=text, split=split, data_spec=data_spec, channels=channels, hw=hw)
     raise DataError(f"Cannot load '{text}': unsupported file type '{path.suffix or path.name}'. {_EXPECTED}")
+
+
+def _lazy_table(path: Path, name: str, lazy: bool | None) -> bool:
+    """Whether to read a parquet table row group by row group: asked for, or above 1 GiB of float32 values."""
+    if lazy is not None:
+        return lazy
+    from .parquet import LAZY_TABLE_BYTES, _parquet_file
+
+    meta = _parquet_file(path, name).metadata
+    return meta.num_rows * meta.num_columns * 4 > LAZY_TABLE_BYTES
 
 
 def _is_pandas_frame(x: Any) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
+import numpy as np
 import torch
 
 from ..errors import DataError
@@ -140,7 +141,9 @@ class TrainBatches:
     def plan(self) -> list[tuple[torch.Tensor, int, int]]:
         """This epoch's batches as (this rank's indices, offset, global batch size), drawn up front."""
         n = len(self.data)
-        order = torch.randperm(n, generator=self.generator)
+        order = _chunked_order(self.data.x, self.generator)
+        if order is None:
+            order = torch.randperm(n, generator=self.generator)
         per_batch = 0 if self._labelled is None else min(len(self._labelled), self.batch_size)
         self._queue = []
         out = []
@@ -218,6 +221,24 @@ class IterableBatches:
             else:
                 y = torch.as_tensor(y).long()
             yield Batch(x, y)
+
+
+def _chunked_order(x, generator: torch.Generator) -> torch.Tensor | None:
+    """A shuffle for sources read in chunks (parquet row groups): chunks in random order, rows shuffled
+    within windows of half as many chunks as the source keeps decoded (a batch that straddles two
+    windows then still finds all its chunks decoded). None for other sources."""
+    base, rows = (x.base, x.index) if hasattr(x, "base") and hasattr(x, "index") else (x, None)
+    if not hasattr(base, "chunk_ids"):
+        return None
+    ids = base.chunk_ids() if rows is None else base.chunk_ids()[rows]  # chunk of each of this dataset's rows
+    ids = torch.from_numpy(np.asarray(ids, dtype=np.int64))
+    chunks = torch.unique(ids)
+    window = max(1, int(getattr(base, "cache_size", 8)) // 2)
+    parts = []
+    for w in chunks[torch.randperm(len(chunks), generator=generator)].split(window):
+        inside = torch.nonzero(torch.isin(ids, w))[:, 0]
+        parts.append(inside[torch.randperm(len(inside), generator=generator)])
+    return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.int64)
 
 
 class _PlannedReads:
