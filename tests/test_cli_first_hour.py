@@ -123,3 +123,29 @@ def test_slow_2d_projections_say_what_they_are_doing(tmp_path):
     ok("train", tmp_path / "x.npy", "--out", tmp_path / "r", "--latent-dim", "3", *TINY)
     result = ok("latent", tmp_path / "r", tmp_path / "x.npy", "--method", "tsne", "-o", tmp_path / "l.png")
     assert re.search(r"Projecting 30 posterior means to 2-D with t-SNE", result.output)
+
+
+def test_a_collapsed_posterior_is_reported_with_what_to_try():
+    # A VAE whose posterior means do not depend on x uses none of its latent dimensions and reconstructs the
+    # data's average (the grey reconstructions of issue 15 item 3): the training summary says so.
+    import torch
+
+    import vaekit
+    from vaekit.tasks.runs import active_dimensions, collapse_warning
+
+    data = vaekit.datasets.from_array(np.random.default_rng(7).normal(size=(60, 5)).astype(np.float32))
+    model = vaekit.VAE.for_data(data, latent_dim=8, hidden_dims=(8,)).initialize(0).eval()
+    assert active_dimensions(model, data) > 0
+    with torch.no_grad():
+        for p in model.encoder.parameters():
+            p.zero_()  # q(z|x) = N(0, 1) for every x: the collapsed posterior
+    assert active_dimensions(model, data) == 0
+    warning = collapse_warning(model, {"active latent dimensions": "0 of 8"})
+    assert "posterior collapse" in warning and "--beta 0.1" in warning and "--free-bits" in warning
+    assert collapse_warning(model, {"active latent dimensions": "5 of 8"}) is None
+
+
+def test_train_summary_counts_active_latent_dimensions(tmp_path):
+    np.save(tmp_path / "x.npy", np.random.default_rng(7).normal(size=(60, 5)).astype(np.float32))
+    result = ok("train", tmp_path / "x.npy", "--out", tmp_path / "r", "--latent-dim", "8", *TINY)
+    assert re.search(r"active latent dimensions │ \d of 8", " ".join(result.output.split()))

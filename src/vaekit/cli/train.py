@@ -173,7 +173,7 @@ def train(
     quiet: QuietOpt = False,
 ) -> None:
     """Train a VAE (or, with --autoencoder, a deterministic autoencoder) on DATA into the run directory --out."""
-    from ..tasks.runs import train_run, training_summary
+    from ..tasks.runs import collapse_warning, train_run, training_summary
 
     _console.seed_everything(0 if seed is None else seed)
     _console.set_threads(threads)
@@ -222,7 +222,11 @@ def train(
     )
     if not main_rank:
         return  # rank 0 reports
-    _console.print_table("Trained", training_summary(run, dataset))
+    summary = training_summary(run, dataset)
+    _console.print_table("Trained", summary)
+    warning = collapse_warning(run.model, summary)
+    if warning:
+        _console.stderr().print(f"Warning: {warning}", style="yellow", markup=False)
     if getattr(run.model, "has_classifier", False):
         _console.stdout().print(f"Next: vaekit classify {out} {data} -o predictions.csv   |   "
                                 f"vaekit sample {out} --label 0", markup=False)

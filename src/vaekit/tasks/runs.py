@@ -36,6 +36,8 @@ __all__ = [
     "data_fingerprint",
     "train_run",
     "training_summary",
+    "active_dimensions",
+    "collapse_warning",
     "evaluate_run",
     "write_eval",
     "read_eval",
@@ -562,7 +564,38 @@ def training_summary(run, data: Dataset) -> dict[str, Any]:
             summary[f"{key.replace('_', ' ')} (best epoch)"] = best[key]
             break
     summary["training time (s)"] = round(sum(r.get("seconds") or 0.0 for r in history.rows), 1)
+    active = active_dimensions(model, data)
+    if active is not None:
+        summary["active latent dimensions"] = f"{active} of {model.latent_dim}"
     return summary
+
+
+#: Variance over the data of a posterior mean above which a latent dimension is active (Burda et al. 2016).
+ACTIVE_VARIANCE = 0.01
+
+
+def active_dimensions(model, data: Dataset, limit: int = 1000) -> int | None:
+    """How many latent dimensions a VAE uses on (the first ``limit`` examples of) ``data``; None for
+    models without a posterior over z given x alone (autoencoders, label-conditioned models)."""
+    if not getattr(model, "has_density", False) or getattr(model, "conditional", False) or len(data) < 2:
+        return None
+    from .generate import latent_activity
+
+    return int((latent_activity(model, data, limit=limit) > ACTIVE_VARIANCE).sum())
+
+
+def collapse_warning(model, summary: Mapping[str, Any]) -> str | None:
+    """A hint when the posterior has collapsed (at most 1 in 8 latent dimensions active): reconstructions
+    and samples then look like the data's average (grey images, lost colour)."""
+    text = summary.get("active latent dimensions")
+    if not text:
+        return None
+    active = int(str(text).split()[0])
+    if active > model.latent_dim // 8:
+        return None
+    return (f"Only {active} of {model.latent_dim} latent dimensions are in use (posterior collapse), so "
+            f"reconstructions will look like the data's average. Train longer (--epochs), or weaken the KL term: "
+            f"--beta 0.1, --free-bits 0.5 or --kl-warmup 10.")
 
 
 # ---------------------------------------------------------------------------------------------- evaluation
