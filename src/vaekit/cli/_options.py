@@ -31,6 +31,8 @@ __all__ = [
     "Split",
     "SplitOpt",
     "BatchSizeOpt",
+    "DaskOpt",
+    "WorkersOpt",
 ]
 
 #: Encoder/decoder family (the ``net`` field of ModelConfig). A plain name: ModelConfig checks it against
@@ -121,3 +123,17 @@ VersionOpt = Annotated[
     bool,
     typer.Option("--version", help="Show the vaekit version and exit.", is_eager=True, callback=_print_version),
 ]
+
+DaskOpt = Annotated[
+    bool,
+    typer.Option("--dask", help="Read DATA (a parquet file or folder of parts) with Dask and score partitions in "
+                                "parallel worker processes; OUTPUT is then a folder of parquet parts (needs "
+                                "the dask extra: pip install 'vaekit[dask]')."),
+]
+
+WorkersOpt = Annotated[
+    Optional[int],
+    typer.Option("--workers", min=1, help="Dask worker processes \\[default: one per CPU].", show_default=False,
+                 metavar="N"),
+]
+

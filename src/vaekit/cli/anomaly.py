@@ -10,7 +10,9 @@ from typing import Annotated, Callable, Optional
 import typer
 
 from . import _console
-from ._options import DataArg, LimitOpt, OverwriteOpt, QuietOpt, RunDirArg, SeedOpt, Split, SplitOpt, ThreadsOpt
+from ..errors import ConfigError
+from ._options import (DaskOpt, DataArg, LimitOpt, OverwriteOpt, QuietOpt, RunDirArg, SeedOpt, Split, SplitOpt,
+                       ThreadsOpt, WorkersOpt)
 
 __all__ = ["anomaly_app", "fit", "score", "FIT_EPILOG", "SCORE_EPILOG"]
 
@@ -135,11 +137,24 @@ def score(
     split: SplitOpt = Split.all,
     limit: LimitOpt = None,
     threads: ThreadsOpt = None,
+    dask: DaskOpt = False,
+    workers: WorkersOpt = None,
 ) -> None:
     """Score every input of DATA with the detector in RUN: a CSV plus scores.png and top.png."""
     from ..tasks.anomaly import score_run
 
     _console.set_threads(threads)
+    if dask:
+        if contamination is not None or limit is not None:
+            raise ConfigError("--dask scores with the run's threshold and every row; drop --contamination / --limit.")
+        from ..tasks.dask_scoring import score_parquet
+
+        with _console.missing_extra_is_one_line():
+            done = score_parquet(run, data, output, workers=workers)
+        _console.print_table("Scored with Dask", {"rows": f"{done.n:,}", "partitions": done.partitions,
+                                                  "outliers": f"{done.n_outliers:,}", "seconds": round(done.seconds, 1)})
+        _console.print_wrote(done.path)
+        return
     params = {} if contamination is None else {"contamination": _contamination(contamination)}
     result = score_run(run, data, output, split=split.value, limit=limit, top=top, **params)
     n = len(result.table)

@@ -7,8 +7,9 @@ from typing import Annotated
 
 import typer
 
+from ..errors import ConfigError
 from . import _console
-from ._options import BatchSizeOpt, DataArg, QuietOpt, RunDirArg, SeedOpt, Split, SplitOpt
+from ._options import BatchSizeOpt, DaskOpt, DataArg, QuietOpt, RunDirArg, SeedOpt, Split, SplitOpt, WorkersOpt
 
 EPILOG = """\
 [bold]Examples[/bold]
@@ -19,9 +20,11 @@ EPILOG = """\
 
   vaekit embed runs/table big.csv -o z.csv --sample --seed 1
 
+  vaekit embed runs/table parts/ -o z/ --dask --workers 8
+
 Columns are z0, z1, ... (plus label with --with-labels; for .npy the labels go to NAME_labels.npy). \
 .npy, .csv and .parquet inputs are read --batch-size rows at a time, so data larger than memory \
-works; the output is written to a temporary file and renamed when complete."""
+works; the output is written to a temporary file and renamed when complete. With --dask, a parquet dataset is embedded partition by partition in parallel, into a folder with one part per partition (indexed by row number), the same numbers as one process."""
 
 
 def embed(
@@ -38,6 +41,8 @@ def embed(
     split: SplitOpt = Split.all,
     batch_size: BatchSizeOpt = 4096,
     seed: SeedOpt = 0,
+    dask: DaskOpt = False,
+    workers: WorkersOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Write the posterior mean (or, with --sample, a draw) of every example of DATA to a file."""
@@ -45,6 +50,17 @@ def embed(
     from ..tasks.runs import load_run
 
     _console.seed_everything(seed)
+    if dask:
+        if sample or with_labels:
+            raise ConfigError("--dask writes posterior means without labels; drop --sample / --with-labels.")
+        from ..tasks.dask_scoring import embed_parquet
+
+        with _console.missing_extra_is_one_line():
+            done = embed_parquet(run, data, output, batch_size=batch_size, workers=workers)
+        _console.print_table("Embedded with Dask", {"rows": done.n, "partitions": done.partitions,
+                                                    "seconds": round(done.seconds, 1)})
+        _console.print_wrote(done.path)
+        return
     model = load_run(run)
     with _console.missing_extra_is_one_line():
         result = embed_file(

@@ -873,18 +873,7 @@ def score_run(
         raise ConfigError(f"The 'output' parameter of score_run must be a .csv file. Got '{output}' instead.")
     det = VAEOutlierDetector.from_run(run, **params)
     data, rows, ids, labels, reasons = _scorable(det, source, split, limit)
-    scores = np.full(len(ids), np.nan)
-    if data is not None:
-        scores[rows] = det.score_samples(data)
-    for i in np.flatnonzero(~np.isfinite(scores)).tolist():
-        reasons.setdefault(i, "the score is not a finite number (the model's output overflowed for this input)")
-        scores[i] = np.nan
-    outlier = ~np.isfinite(scores) | (scores < det.offset_)
-    _explain_outliers(det, data, rows, scores, outlier, reasons)
-    table = pd.DataFrame({"id": ids, "score": scores, "is_outlier": outlier,
-                          "reason": [reasons.get(i, "") for i in range(len(ids))]})
-    if labels is not None:
-        table["label"] = labels
+    table, scores, outlier = _score_table(det, data, rows, ids, labels, reasons)
     output.parent.mkdir(parents=True, exist_ok=True)
     vio.atomic_write_text(output, table.to_csv(index=False, float_format="%.6g"))
     from .. import viz
@@ -902,6 +891,53 @@ def score_run(
                        paths=[output, hist_path, top_path])
 
 
+def _score_table(det: VAEOutlierDetector, data, rows, ids, labels, reasons: dict):
+    """The score table of ``score_run`` (``id``, ``score``, ``is_outlier``, ``reason``[, ``label``]),
+    with the scores and outlier flags of every row; rows that cannot be scored are outliers."""
+    import pandas as pd
+
+    scores = np.full(len(ids), np.nan)
+    if data is not None:
+        scores[rows] = det.score_samples(data)
+    for i in np.flatnonzero(~np.isfinite(scores)).tolist():
+        reasons.setdefault(i, "the score is not a finite number (the model's output overflowed for this input)")
+        scores[i] = np.nan
+    outlier = ~np.isfinite(scores) | (scores < det.offset_)
+    _explain_outliers(det, data, rows, scores, outlier, reasons)
+    table = pd.DataFrame({"id": ids, "score": scores, "is_outlier": outlier,
+                          "reason": [reasons.get(i, "") for i in range(len(ids))]})
+    if labels is not None:
+        table["label"] = labels
+    return table, scores, outlier
+
+
+def score_frame(det: VAEOutlierDetector, df, name: str = "the table", *, first_row: int = 0):
+    """Score the rows of a DataFrame with a table detector: the table ``score_run`` writes, ids counted
+    from ``first_row`` (a partition of a larger table keeps the row numbers of the whole)."""
+    data, rows, _, labels, reasons = _scorable_frame(det, df, name)
+    ids = [str(first_row + i) for i in range(len(df))]
+    return _score_table(det, data, rows, ids, labels, reasons)[0]
+
+
+def _scorable_frame(det: VAEOutlierDetector, df, name: str):
+    """``_scorable`` for a DataFrame scored by a table model (rows it cannot encode get a reason)."""
+    import pandas as pd
+
+    from ..data.tables import row_problems, table_to_dataset
+
+    spec = det.model_.data_spec
+    reasons = row_problems(df, spec, name)
+    rows = np.asarray([i for i in range(len(df)) if i not in reasons], dtype=np.int64)
+    default_index = isinstance(df.index, pd.RangeIndex) and df.index.start == 0 and df.index.step == 1
+    ids = [str(i) for i in range(len(df))] if default_index else [str(i) for i in df.index]
+    labels = None
+    if spec.label_column is not None and spec.label_column in df.columns:
+        labels = df[spec.label_column].to_numpy()
+    kept = df.iloc[rows].drop(columns=[spec.label_column], errors="ignore") if spec.label_column else df.iloc[rows]
+    data = table_to_dataset(kept, source=name, name=Path(name).name, data_spec=spec) if len(rows) else None
+    return data, rows, ids, labels, reasons
+
+
 def _scorable(det: VAEOutlierDetector, source, split: str, limit: int | None):
     """What of ``source`` can be scored: (Dataset of those rows or None, their positions, ids of all rows,
     labels of all rows or None, {position: why it cannot be scored}).
@@ -917,7 +953,7 @@ def _scorable(det: VAEOutlierDetector, source, split: str, limit: int | None):
     path = None if isinstance(source, Dataset) else Path(os.fspath(source))
     if path is not None and spec is not None and spec.kind == "table" and path.is_file() and \
             path.name.lower().endswith((".csv", ".tsv", ".parquet", ".pq")):
-        from ..data.tables import read_table, row_problems, table_to_dataset
+        from ..data.tables import read_table
 
         check_param("score_run", "limit", limit, Interval("int", 1, None, optional=True))
         df = read_table(path, str(source))
@@ -925,16 +961,7 @@ def _scorable(det: VAEOutlierDetector, source, split: str, limit: int | None):
             df = df.iloc[:limit]
         if len(df) == 0:
             raise DataError(f"File '{source}' has no rows to score.")
-        reasons = row_problems(df, spec, str(source))
-        rows = np.asarray([i for i in range(len(df)) if i not in reasons], dtype=np.int64)
-        default_index = isinstance(df.index, pd.RangeIndex) and df.index.start == 0 and df.index.step == 1
-        ids = [str(i) for i in range(len(df))] if default_index else [str(i) for i in df.index]
-        labels = None
-        if spec.label_column is not None and spec.label_column in df.columns:
-            labels = df[spec.label_column].to_numpy()
-        kept = df.iloc[rows].drop(columns=[spec.label_column], errors="ignore") if spec.label_column else df.iloc[rows]
-        data = table_to_dataset(kept, source=str(source), name=path.name, data_spec=spec) if len(rows) else None
-        return data, rows, ids, labels, reasons
+        return _scorable_frame(det, df, str(source))
     data = source if isinstance(source, Dataset) else run_data(det.model_, source, split=split, limit=limit)
     ids = data.ids if data.ids is not None else [str(i) for i in range(len(data))]
     labels = None
