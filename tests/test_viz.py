@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import errno
 import io
 import re
 from datetime import datetime, timezone
@@ -330,11 +331,12 @@ def test_failed_write_keeps_old_file_and_no_temp(tmp_path, monkeypatch, write):
     target.write_bytes(b"old")
 
     def fsync_fails(fd):
-        raise OSError("disk full")
+        raise OSError(errno.ENOSPC, "No space left on device")  # what a full disk raises
 
     monkeypatch.setattr("os.fsync", fsync_fails)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(OSError, match="No space left on device") as info:
         write(target)
+    assert info.value.errno == errno.ENOSPC
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.png"]
 
