@@ -17,7 +17,7 @@ EPILOG = """\
   vaekit report runs/table --data holdout.csv
 
 Writes RUN/report.html: configuration, training curves, metrics (from RUN/eval.json when `vaekit eval` \
-wrote one), samples, reconstructions, interpolations, latent space and traversals. One file, images \
+wrote one on the same data, else computed here and said so), samples, reconstructions, interpolations, latent space and traversals. One file, images \
 embedded: it opens offline and can be mailed."""
 
 
