@@ -116,8 +116,7 @@ def evaluate_objective(
     was_training = model.training
     model.eval()
     sums = torch.zeros(4, dtype=torch.float64)
-    # (and so do batches from a user's iterable, which this loop does not slice)
-    shared_noise = not ctx.distributed or (model.data_needs.labels == "none" and isinstance(batches, TrainBatches))
+    shared_noise = not ctx.distributed or model.data_needs.labels == "none"
     for batch in batches_of(data, batch_size, model.data_needs, rank=ctx.rank, world_size=ctx.world_size):
         if not len(batch):
             continue
@@ -320,7 +319,8 @@ def _loop(model, cfg, batches, transforms, val, opt, generator, state, best_stat
     scaler = torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16" and device.type == "cuda")
     # Per-example noise comes from the shared generator, sliced to this rank's rows (vaekit.noise). Models
     # that draw noise for subsets of a batch (label-conditioned ones) draw from a generator of their own rank.
-    shared_noise = not ctx.distributed or model.data_needs.labels == "none"
+    # (and so do batches from a user's iterable, which this loop does not slice)
+    shared_noise = not ctx.distributed or (model.data_needs.labels == "none" and isinstance(batches, TrainBatches))
     rank_noise = None if shared_noise else torch.Generator().manual_seed(cfg.seed * 7919 + ctx.rank + 1)
     for cb in callbacks:
         cb.on_train_begin(state)
