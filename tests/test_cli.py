@@ -296,7 +296,7 @@ def test_main_is_the_error_boundary(bad_inputs, capsys):
 def test_a_bug_is_not_reported_as_bad_input(monkeypatch, digits_run):
     import vaekit.tasks.runs as runs
 
-    def broken(run):
+    def broken(run, **kwargs):
         raise RuntimeError("a bug")
 
     monkeypatch.setattr(runs, "load_run", broken)

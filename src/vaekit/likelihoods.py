@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.distributions import Bernoulli, Distribution, Independent, Normal, constraints
 
+from . import noise
 from .config import ModelConfig
 from .registry import LIKELIHOODS
 
@@ -118,7 +119,7 @@ class BernoulliLikelihood(Likelihood):
 
     def sample(self, dist, generator=None):
         probs = dist.base_dist.probs
-        return (torch.rand(probs.shape, generator=generator, device=probs.device) < probs).to(probs.dtype)
+        return (noise.rand(probs.shape, generator, device=probs.device) < probs).to(probs.dtype)
 
 
 @LIKELIHOODS.register("gaussian")
@@ -144,7 +145,7 @@ class GaussianLikelihood(Likelihood):
 
     def sample(self, dist, generator=None):
         base = dist.base_dist
-        return base.loc + base.scale * torch.randn(base.loc.shape, generator=generator, device=base.loc.device)
+        return base.loc + base.scale * noise.randn(base.loc.shape, generator, device=base.loc.device)
 
 
 @LIKELIHOODS.register("heteroscedastic_gaussian")
@@ -215,7 +216,7 @@ class DiscretizedLogistic(Distribution):
         return ((self.loc.clamp(-1, 1) + 1) / 2)
 
     def draw(self, generator=None):
-        u = torch.rand(self.loc.shape, generator=generator, device=self.loc.device).clamp(1e-5, 1 - 1e-5)
+        u = noise.rand(self.loc.shape, generator, device=self.loc.device).clamp(1e-5, 1 - 1e-5)
         x = self.loc + torch.exp(self.log_scale) * (torch.log(u) - torch.log1p(-u))  # logistic inverse CDF
         x01 = ((x + 1) / 2).clamp(0, 1)
         return torch.round(x01 * (self.levels - 1)) / (self.levels - 1)
@@ -285,7 +286,7 @@ class BetaBinomial(Distribution):
 
     def draw(self, generator=None):
         probs = self.log_prob_table().exp().reshape(-1, self.levels)
-        k = torch.multinomial(probs, 1, generator=generator).view(self.batch_shape)
+        k = noise.multinomial(probs, generator).view(self.batch_shape)
         return k.to(self.alpha.dtype) / (self.levels - 1)
 
     def sample(self, sample_shape=torch.Size()):
@@ -320,7 +321,7 @@ class QuantizedCategorical(Distribution):
 
     def draw(self, generator=None):
         probs = self.logits.exp().reshape(-1, self.levels)
-        k = torch.multinomial(probs, 1, generator=generator).view(self.batch_shape)
+        k = noise.multinomial(probs, generator).view(self.batch_shape)
         return k.to(self.logits.dtype) / (self.levels - 1)
 
     def sample(self, sample_shape=torch.Size()):

@@ -812,8 +812,8 @@ class VAE(_SharedVerbs, nn.Module):
         log_w = torch.cat(log_w_parts)  # (k, batch)
         zs = torch.cat(z_parts)  # (k, batch, latent)
         # sampling-importance-resampling: n_imputations indices per example, drawn with probabilities w
-        idx = torch.multinomial(torch.softmax(log_w, dim=0).T, n_imputations, replacement=True,
-                                generator=generator)  # (batch, n_imputations)
+        idx = noise.multinomial(torch.softmax(log_w, dim=0).T, generator, n_imputations,
+                                replacement=True)  # (batch, n_imputations)
         batch_index = torch.arange(x.shape[0], device=x.device)
         chosen = zs[idx.T, batch_index]  # (n_imputations, batch, latent)
         draws = self.likelihood.sample(self.decode(chosen), generator)  # (n_imputations, batch, *data_shape)

@@ -19,7 +19,7 @@ from typing import Sequence
 
 import torch
 
-__all__ = ["ShardedGenerator", "randn", "rand", "shard_bounds"]
+__all__ = ["ShardedGenerator", "randn", "rand", "multinomial", "shard_bounds"]
 
 
 @dataclass(frozen=True)
@@ -69,3 +69,15 @@ def rand(shape: Sequence[int], generator=None, *, batch_axis: int = 0, device=No
          dtype: torch.dtype | None = None) -> torch.Tensor:
     """Uniform [0, 1) draws of ``shape`` (``batch_axis`` indexes the examples)."""
     return _draw(torch.rand, shape, generator, batch_axis, device, dtype)
+
+
+def multinomial(probs: torch.Tensor, generator=None, num_samples: int = 1, *, replacement: bool = False) -> torch.Tensor:
+    """Category draws per row of ``probs`` (..., k) -> (..., num_samples) (``torch.multinomial``), made
+    where the generator lives and returned on ``probs``' device."""
+    g = generator.generator if isinstance(generator, ShardedGenerator) else generator
+    flat = probs.reshape(-1, probs.shape[-1])
+    if g is not None and g.device != probs.device:
+        flat = flat.to(g.device)
+    out = torch.multinomial(flat, num_samples, replacement=replacement, generator=g)
+    return out.view(*probs.shape[:-1], num_samples).to(probs.device)
+

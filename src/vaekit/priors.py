@@ -7,6 +7,7 @@ import torch
 from torch import nn
 from torch.distributions import Distribution, Independent, Normal
 
+from . import noise
 from .config import ModelConfig
 from .registry import PRIORS
 
@@ -61,7 +62,7 @@ class StandardNormal(Prior):
         return -0.5 * (z.pow(2) + torch.log(2 * torch.pi * torch.ones_like(z))).sum(-1)
 
     def sample(self, n, *, generator=None, temperature=1.0):
-        return temperature * torch.randn(n, self.latent_dim, generator=generator, device=self._zero.device)
+        return temperature * noise.randn((n, self.latent_dim), generator, device=self._zero.device)
 
     def kl_per_dim(self, posterior):
         # KL(N(mu, s^2) || N(0, 1)) = 0.5 (mu^2 + s^2 - 1 - log s^2)   (Kingma & Welling 2014, App. B)

@@ -438,7 +438,10 @@ def resolve_device(device: str | torch.device) -> torch.device:
     """``"auto"`` -> a GPU when there is one (this rank's under torchrun), else the CPU; anything else as given."""
     if isinstance(device, str) and device == "auto":
         return torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
-    device = torch.device(device)
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise ConfigError(f"The 'device' parameter must be 'cpu', 'cuda', 'cuda:N' or 'auto'. Got {device!r} instead.") from e
     if device.type == "cuda" and not torch.cuda.is_available():
         raise DataError("--device cuda was asked for, but torch sees no GPU here (use --device cpu or auto).")
     if device.type == "cuda" and device.index is None:

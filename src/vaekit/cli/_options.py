@@ -32,6 +32,7 @@ __all__ = [
     "SplitOpt",
     "BatchSizeOpt",
     "DaskOpt",
+    "DeviceOpt",
     "WorkersOpt",
 ]
 
@@ -135,5 +136,11 @@ WorkersOpt = Annotated[
     Optional[int],
     typer.Option("--workers", min=1, help="Dask worker processes \\[default: one per CPU].", show_default=False,
                  metavar="N"),
+]
+
+DeviceOpt = Annotated[
+    str,
+    typer.Option("--device", help="Where the model runs: cpu, cuda, cuda:N, or auto (a GPU when there is one).",
+                 metavar="DEVICE"),
 ]
 

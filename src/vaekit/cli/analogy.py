@@ -9,7 +9,7 @@ import typer
 
 from ..errors import DataError
 from . import _console
-from ._options import DataOpt, OutputOpt, RunDirArg
+from ._options import DataOpt, OutputOpt, RunDirArg, DeviceOpt
 
 EPILOG = """\
 [bold]Examples[/bold]
@@ -47,6 +47,7 @@ def analogy(
     ] = None,
     data: DataOpt = None,
     output: OutputOpt = Path("analogies.png"),
+    device: DeviceOpt = "auto",
 ) -> None:
     """Decode each --from image's latent code z with every class of --labels."""
     import torch
@@ -54,7 +55,7 @@ def analogy(
     from ..tasks import generate, semisupervised as semi, visualize
     from ..tasks.runs import load_run, run_data
 
-    model = load_run(run)
+    model = load_run(run, device=device)
     semi.check_conditional(model, "An analogy")
     targets = semi.parse_labels(model, labels)
     needs_data = any(_index(ref) is not None for ref in from_)

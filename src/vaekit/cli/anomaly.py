@@ -12,7 +12,7 @@ import typer
 from . import _console
 from ..errors import ConfigError
 from ._options import (DaskOpt, DataArg, LimitOpt, OverwriteOpt, QuietOpt, RunDirArg, SeedOpt, Split, SplitOpt,
-                       ThreadsOpt, WorkersOpt)
+                       ThreadsOpt, WorkersOpt, DeviceOpt)
 
 __all__ = ["anomaly_app", "fit", "score", "FIT_EPILOG", "SCORE_EPILOG"]
 
@@ -100,6 +100,7 @@ def fit(
     overwrite: OverwriteOpt = False,
     threads: ThreadsOpt = None,
     quiet: QuietOpt = False,
+    device: DeviceOpt = "auto",
 ) -> None:
     """Train a VAE outlier detector on DATA and save it as a run directory."""
     from ..tasks.anomaly import fit_run
@@ -107,7 +108,7 @@ def fit(
     _console.seed_everything(seed)
     _console.set_threads(threads)
     params = dict(scoring=scoring.value, contamination=_contamination(contamination), n_samples=n_samples, seed=seed,
-                  latent_dim=latent_dim, progress=not quiet)
+                  latent_dim=latent_dim, progress=not quiet, device=device)
     if epochs is not None:
         params["epochs"] = epochs
     if minutes is not None and minutes > 0:
@@ -139,6 +140,7 @@ def score(
     threads: ThreadsOpt = None,
     dask: DaskOpt = False,
     workers: WorkersOpt = None,
+    device: DeviceOpt = "auto",
 ) -> None:
     """Score every input of DATA with the detector in RUN: a CSV plus scores.png and top.png."""
     from ..tasks.anomaly import score_run
@@ -155,7 +157,8 @@ def score(
                                                   "outliers": f"{done.n_outliers:,}", "seconds": round(done.seconds, 1)})
         _console.print_wrote(done.path)
         return
-    params = {} if contamination is None else {"contamination": _contamination(contamination)}
+    params = {"device": device} if contamination is None else {"contamination": _contamination(contamination),
+                                                               "device": device}
     result = score_run(run, data, output, split=split.value, limit=limit, top=top, **params)
     n = len(result.table)
     rows = {

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from . import _console
-from ._options import BatchSizeOpt, DataArg, LimitOpt, RunDirArg, Split, SplitOpt
+from ._options import BatchSizeOpt, DataArg, LimitOpt, RunDirArg, Split, SplitOpt, DeviceOpt
 
 EPILOG = """\
 [bold]Examples[/bold]
@@ -38,12 +38,13 @@ def classify(
     split: SplitOpt = Split.all,
     limit: LimitOpt = None,
     batch_size: BatchSizeOpt = 1024,
+    device: DeviceOpt = "auto",
 ) -> None:
     """Predict the class of every example of DATA with the run's classifier q(y|x)."""
     from ..tasks import semisupervised as semi
     from ..tasks.runs import load_data, load_run
 
-    model = load_run(run)
+    model = load_run(run, device=device)
     semi.check_classifier(model)  # before reading the data
     semi.check_predictions_path(output)
     dataset = load_data(data, split=split.value, limit=limit, data_spec=model.data_spec, label_column=label_column)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from . import _console
-from ._options import BatchSizeOpt, RunDirArg
+from ._options import BatchSizeOpt, RunDirArg, DeviceOpt
 
 EPILOG = """\
 [bold]Examples[/bold]
@@ -35,12 +35,13 @@ def denoise(
                            metavar="OUT", show_default=False)
     ],
     batch_size: BatchSizeOpt = 512,
+    device: DeviceOpt = "auto",
 ) -> None:
     """Denoise INPUT images or arrays with the model of RUN and write the results to OUT."""
     from ..tasks.denoise import denoise_files
     from ..tasks.runs import load_run
 
-    model = load_run(run)
+    model = load_run(run, device=device)
     result = denoise_files(model, inputs, output, batch_size=batch_size)
     c = model.config
     _console.print_table("Denoised", {

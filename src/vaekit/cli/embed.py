@@ -9,7 +9,7 @@ import typer
 
 from ..errors import ConfigError
 from . import _console
-from ._options import BatchSizeOpt, DaskOpt, DataArg, QuietOpt, RunDirArg, SeedOpt, Split, SplitOpt, WorkersOpt
+from ._options import BatchSizeOpt, DaskOpt, DataArg, QuietOpt, RunDirArg, SeedOpt, Split, SplitOpt, WorkersOpt, DeviceOpt
 
 EPILOG = """\
 [bold]Examples[/bold]
@@ -44,6 +44,7 @@ def embed(
     dask: DaskOpt = False,
     workers: WorkersOpt = None,
     quiet: QuietOpt = False,
+    device: DeviceOpt = "auto",
 ) -> None:
     """Write the posterior mean (or, with --sample, a draw) of every example of DATA to a file."""
     from ..tasks.embed_stream import embed_file
@@ -61,7 +62,7 @@ def embed(
                                                     "seconds": round(done.seconds, 1)})
         _console.print_wrote(done.path)
         return
-    model = load_run(run)
+    model = load_run(run, device=device)
     with _console.missing_extra_is_one_line():
         result = embed_file(
             model, data, output, split=split.value, with_labels=with_labels, sample=sample, seed=seed,

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from . import _console
-from ._options import DataOpt, LimitOpt, QuietOpt, RunDirArg, SeedOpt, ThreadsOpt
+from ._options import DataOpt, LimitOpt, QuietOpt, RunDirArg, SeedOpt, ThreadsOpt, DeviceOpt
 
 EPILOG = """\
 [bold]Examples[/bold]
@@ -33,13 +33,14 @@ def eval_(
     seed: SeedOpt = 0,
     threads: ThreadsOpt = None,
     quiet: QuietOpt = False,
+    device: DeviceOpt = "auto",
 ) -> None:
     """Evaluate a run on held-out data; print the metrics and write RUN/eval.json."""
     from ..tasks.runs import evaluate_run, evaluation_data, load_run, metric_rows, split_of, write_eval
 
     _console.seed_everything(seed)
     _console.set_threads(threads)
-    model = load_run(run)
+    model = load_run(run, device=device)
     dataset = evaluation_data(model, data, limit=limit)
     result = evaluate_run(model, dataset, k=iwae_k, batch_size=batch_size, seed=seed, split=split_of(model, data),
                           progress=_console.eval_progress(quiet, f"evaluating on {len(dataset):,} examples"))

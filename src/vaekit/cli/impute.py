@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from . import _console
-from ._options import OverwriteOpt, QuietOpt, SeedOpt, ThreadsOpt
+from ._options import OverwriteOpt, QuietOpt, SeedOpt, ThreadsOpt, DeviceOpt
 
 EPILOG = """\
 [bold]Examples[/bold]
@@ -57,6 +57,7 @@ def impute(
     threads: ThreadsOpt = None,
     overwrite: OverwriteOpt = False,
     quiet: QuietOpt = False,
+    device: DeviceOpt = "auto",
 ) -> None:
     """Fill the missing entries of DATA (conditional means, or --multiple draws) and write the result."""
     from ..tasks.impute import impute_file
@@ -65,7 +66,7 @@ def impute(
     _console.set_threads(threads)
     if run is not None and (save is not None or epochs is not None):
         raise typer.BadParameter("--save and --epochs train a new model; they cannot be combined with --run.")
-    params = {"seed": seed, "n_samples": samples}
+    params = {"seed": seed, "n_samples": samples, "device": device}
     if run is None:
         params["progress"] = not quiet
         if epochs is not None:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from . import _console
-from ._options import DataOpt, OutputOpt, RunDirArg, StepsOpt
+from ._options import DataOpt, OutputOpt, RunDirArg, StepsOpt, DeviceOpt
 
 EPILOG = """\
 [bold]Examples[/bold]
@@ -31,12 +31,13 @@ def interpolate(
     spherical: Annotated[bool, typer.Option("--spherical", help="Spherical (slerp) instead of straight-line paths.")] = False,
     data: DataOpt = None,
     output: OutputOpt = Path("interp.png"),
+    device: DeviceOpt = "auto",
 ) -> None:
     """Decode evenly spaced points between the posterior means of two examples."""
     from ..tasks import generate, visualize
     from ..tasks.runs import load_run, run_data
 
-    model = load_run(run)
+    model = load_run(run, device=device)
     needs_data = any(_is_index(ref) for ref in (from_, to))
     dataset = run_data(model, data, split="test") if needs_data else None
     a, label_a = generate.resolve_example(from_, model, dataset)

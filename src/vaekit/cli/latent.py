@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from . import _console
-from ._options import DataArg, OutputOpt, Reduction, RunDirArg, SeedOpt
+from ._options import DataArg, OutputOpt, Reduction, RunDirArg, SeedOpt, DeviceOpt
 
 EPILOG = """\
 [bold]Examples[/bold]
@@ -37,6 +37,7 @@ def latent(
         Reduction, typer.Option(help="Projection to 2-D when latent_dim > 2.")
     ] = Reduction.pca,
     seed: SeedOpt = 0,
+    device: DeviceOpt = "auto",
 ) -> None:
     """Scatter the posterior means of DATA's examples, coloured by label (.png/.svg/.pdf, or interactive .html)."""
     from ..tasks import visualize
@@ -44,7 +45,7 @@ def latent(
     from ..tasks.runs import load_run, run_data
 
     _console.seed_everything(seed)
-    model = load_run(run)
+    model = load_run(run, device=device)
     dataset = run_data(model, data, split="test", limit=max_points)
     slow = model.latent_dim > 2 and method.value in ("tsne", "umap")  # PCA is instant; these take a while
     what = {"tsne": "t-SNE", "umap": "UMAP"}.get(method.value, method.value)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from . import _console
-from ._options import DataArg, OutputOpt, RunDirArg
+from ._options import DataArg, OutputOpt, RunDirArg, DeviceOpt
 
 EPILOG = """\
 [bold]Examples[/bold]
@@ -30,13 +30,14 @@ def neighbors(
     query: Annotated[str, typer.Option("--query", help="An index into DATA or an image file.", metavar="I")],
     k: Annotated[int, typer.Option("-k", "--neighbors", min=1, help="Number of neighbours.")] = 8,
     output: OutputOpt = Path("nn.png"),
+    device: DeviceOpt = "auto",
 ) -> None:
     """Show the k examples of DATA whose latent codes are closest to the query's."""
     from ..tasks.neighbors import nearest_neighbors, neighbors_picture
     from ..tasks.runs import load_run, run_data
     from ..tasks.visualize import save_picture
 
-    model = load_run(run)
+    model = load_run(run, device=device)
     dataset = run_data(model, data, split="test")
     result = nearest_neighbors(model, dataset, query, k)
     path = save_picture(neighbors_picture(model, result), output)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from . import _console
-from ._options import DataArg, OutputOpt, RunDirArg
+from ._options import DataArg, OutputOpt, RunDirArg, DeviceOpt
 
 EPILOG = """\
 [bold]Examples[/bold]
@@ -26,12 +26,13 @@ def reconstruct(
     data: DataArg,
     output: OutputOpt = Path("recon.png"),
     n: Annotated[int, typer.Option("-n", "--num-examples", min=1, help="Number of examples (16 per row).")] = 16,
+    device: DeviceOpt = "auto",
 ) -> None:
     """Encode the first n examples of DATA and decode them: inputs above, reconstructions below."""
     from ..tasks import visualize
     from ..tasks.runs import load_run, run_data
 
-    model = load_run(run)
+    model = load_run(run, device=device)
     dataset = run_data(model, data, split="test", limit=n)
     picture = visualize.reconstruction_picture(model, dataset.get(slice(0, n)))
     _console.print_wrote(visualize.save_picture(picture, output))

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from . import _console
-from ._options import DataOpt, LimitOpt, QuietOpt, RunDirArg, SeedOpt, ThreadsOpt
+from ._options import DataOpt, LimitOpt, QuietOpt, RunDirArg, SeedOpt, ThreadsOpt, DeviceOpt
 
 EPILOG = """\
 [bold]Examples[/bold]
@@ -31,12 +31,13 @@ def report(
     seed: SeedOpt = 0,
     threads: ThreadsOpt = None,
     quiet: QuietOpt = False,
+    device: DeviceOpt = "auto",
 ) -> None:
     """Write RUN/report.html with everything about a run in one self-contained file."""
     from ..tasks.report import write_run_report
 
     _console.seed_everything(seed)
     _console.set_threads(threads)
-    path = write_run_report(run, data=data, k=iwae_k, seed=seed, limit=limit,
+    path = write_run_report(run, data=data, k=iwae_k, seed=seed, limit=limit, device=device,
                             progress=_console.eval_progress(quiet, "evaluating for the report"))
     _console.print_wrote(path, what="Report")

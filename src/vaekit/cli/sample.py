@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from . import _console
-from ._options import RunDirArg, SeedOpt
+from ._options import RunDirArg, SeedOpt, DeviceOpt
 
 EPILOG = """\
 [bold]Examples[/bold]
@@ -43,13 +43,14 @@ def sample(
                      show_default=False, metavar="LABEL"),
     ] = None,
     seed: SeedOpt = 0,
+    device: DeviceOpt = "auto",
 ) -> None:
     """Decode n draws z ~ N(0, I) (times --temperature) and write them as a picture or an array."""
     from ..tasks import generate, visualize
     from ..tasks.runs import load_run
 
     _console.seed_everything(seed)
-    model = load_run(run)
+    model = load_run(run, device=device)
     y = None
     if label is not None:
         from ..tasks.semisupervised import check_conditional, label_index

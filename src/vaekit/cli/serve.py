@@ -9,7 +9,7 @@ from typing import Annotated, List, Optional
 import typer
 
 from . import _console
-from ._options import RunDirArg, SeedOpt, ThreadsOpt
+from ._options import RunDirArg, SeedOpt, ThreadsOpt, DeviceOpt
 
 #: uvicorn's log levels.
 LogLevel = Enum("LogLevel", [(n, n) for n in ("critical", "error", "warning", "info", "debug")], type=str)
@@ -56,6 +56,7 @@ def serve(
     threads: ThreadsOpt = None,
     seed: SeedOpt = 0,
     log_level: Annotated[LogLevel, typer.Option(help="uvicorn's log level.")] = LogLevel.info,
+    device: DeviceOpt = "auto",
 ) -> None:
     """Serve RUN over HTTP: a JSON API (docs at /docs) and the explorer page at /."""
     with _console.missing_extra_is_one_line():
@@ -69,7 +70,7 @@ def serve(
         _console.seed_everything(seed)
         app = create_app(run, data=data, max_batch=max_batch, max_body_bytes=int(max_body_mb * 2**20),
                          max_work=max_work, body_timeout=body_timeout, max_points=max_points,
-                         cors_origins=tuple(cors_origin or ()), seed=seed)
+                         cors_origins=tuple(cors_origin or ()), seed=seed, device=device)
     model = app.state.model
     _console.print_table(
         f"Serving {run}",

@@ -9,7 +9,7 @@ import typer
 
 from ..errors import ConfigError
 from . import _console
-from ._options import DataArg, LimitOpt, Likelihood, Net, OverwriteOpt, QuietOpt, ThreadsOpt
+from ._options import DataArg, LimitOpt, Likelihood, Net, OverwriteOpt, QuietOpt, ThreadsOpt, DeviceOpt
 
 EPILOG = """\
 [bold]Examples[/bold]
@@ -171,6 +171,14 @@ def train(
     overwrite: OverwriteOpt = False,
     threads: ThreadsOpt = None,
     quiet: QuietOpt = False,
+    device: DeviceOpt = "auto",
+    precision: Annotated[
+        Optional[str], typer.Option("--precision", help="fp32, bf16 or fp16 (autocast of the forward pass).",
+                                    show_default=False)
+    ] = None,
+    compile_objective: Annotated[
+        bool, typer.Option("--compile", help="Compile the objective with torch.compile (a one-off compile, faster steps).")
+    ] = False,
 ) -> None:
     """Train a VAE (or, with --autoencoder, a deterministic autoencoder) on DATA into the run directory --out."""
     from ..tasks.runs import collapse_warning, train_run, training_summary
@@ -212,13 +220,14 @@ def train(
         "iwae_k": iwae_k,
     }
     train_options = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "kl_warmup": kl_warmup,
-                     "lr_schedule": lr_schedule, "val_fraction": val_fraction, "max_time": max_time}
+                     "lr_schedule": lr_schedule, "val_fraction": val_fraction, "max_time": max_time,
+                     "precision": precision, "compile": True if compile_objective else None}
     run, dataset = train_run(
         data, out, model_options=model_options, train_options=train_options, config_file=config,
         autoencoder=True if autoencoder else None, resume=resume, overwrite=overwrite, limit=limit,
         label_column=label_column, callbacks=_console.fit_callbacks(quiet, "training"),
         labels=labels, label_fraction=label_fraction, labelled_per_class=labelled_per_class, label_seed=label_seed,
-        stack_on=stack_on,
+        stack_on=stack_on, device=device,
     )
     if not main_rank:
         return  # rank 0 reports

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from . import _console
-from ._options import DataOpt, LimitOpt, OutputOpt, RunDirArg, StepsOpt
+from ._options import DataOpt, LimitOpt, OutputOpt, RunDirArg, StepsOpt, DeviceOpt
 
 EPILOG = """\
 [bold]Examples[/bold]
@@ -34,6 +34,7 @@ def traverse(
     data: DataOpt = None,
     limit: LimitOpt = 2000,
     output: OutputOpt = Path("traverse.png"),
+    device: DeviceOpt = "auto",
 ) -> None:
     """Vary one latent dimension at a time over the prior's 3%-97% quantiles, the others at 0 (with --data:
     over the 3%-97% range of DATA's posterior means, the others at their median)."""
@@ -42,7 +43,7 @@ def traverse(
     from ..tasks import generate, visualize
     from ..tasks.runs import load_run, run_data
 
-    model = load_run(run)
+    model = load_run(run, device=device)
     chosen = generate.parse_dims(dims, model.latent_dim)
     activity = codes = None
     if data is not None:

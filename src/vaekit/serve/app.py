@@ -594,6 +594,7 @@ def create_app(
     cors_origins: Sequence[str] = (),
     scorer: Scorer | None = None,
     seed: int = 0,
+    device: str | None = None,
 ) -> FastAPI:
     """Build the FastAPI app serving one model: the JSON API and the explorer page.
 
@@ -653,6 +654,10 @@ def create_app(
     check_param("create_app", "body_timeout", body_timeout, Interval("float", 0, None, closed="neither"))
     run = load_run(run_or_model) if isinstance(run_or_model, (str, os.PathLike)) else None
     model = run_or_model if run is None else run.model
+    if device is not None and isinstance(model, torch.nn.Module):
+        from ..training import resolve_device
+
+        model = model.to(resolve_device(device))
     if not isinstance(model, torch.nn.Module) or not hasattr(model, "latent_dim"):
         from .._validation import param_error
 

@@ -370,6 +370,12 @@ class VAEEstimator(BaseEstimator):
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "model_")
 
+    def _torch_device(self):
+        """``device`` as a torch device ("auto": a GPU when there is one)."""
+        from ..training import resolve_device
+
+        return resolve_device(self.device)
+
     def _check_fitted(self) -> None:
         if not hasattr(self, "model_"):
             raise EstimatorNotFittedError(
@@ -434,7 +440,7 @@ class VAEEstimator(BaseEstimator):
         est = cls(**{**cls._run_params(model, loaded.train_config, run), **params})
         est._check_params()
         fmt, names = InputFormat.of_model(model, allow_nan=cls._allow_nan)
-        est._adopt(model.to(est.device), fmt, names)
+        est._adopt(model.to(est._torch_device()), fmt, names)
         est.history_ = None
         return est
 

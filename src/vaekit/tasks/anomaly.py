@@ -319,7 +319,7 @@ class VAEOutlierDetector(OutlierMixin, VAEEstimator):
 
         data, fmt, names = self._fit_data(X)
         latent = {} if self.latent_dim is None else {"latent_dim": int(self.latent_dim)}
-        model = VAE.for_data(data, **self._model_overrides(fmt, beta=float(self.beta), **latent)).to(self.device)
+        model = VAE.for_data(data, **self._model_overrides(fmt, beta=float(self.beta), **latent)).to(self._torch_device())
         rule = self._resolve_score(model)
         config = self._train_config(data, model)
         share = LOCAL_SHARE if rule == "complexity" else 0.0

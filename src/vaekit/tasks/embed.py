@@ -198,7 +198,7 @@ class VAETransformer(TransformerMixin, VAEEstimator):
         data, fmt, names = self._fit_data(X)
         overrides = self._model_overrides(fmt, latent_dim=int(self.latent_dim), beta=float(self.beta))
         cls = Autoencoder if self.autoencoder else VAE
-        model = cls.for_data(data, **overrides).to(self.device)
+        model = cls.for_data(data, **overrides).to(self._torch_device())
         config = self._train_config(data, model.config.likelihood)
         self.history_ = fit(model, data, config, progress=bool(self.progress)).history
         self._adopt(model, fmt, names)

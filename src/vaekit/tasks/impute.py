@@ -180,7 +180,7 @@ class VAEImputer(TransformerMixin, VAEEstimator):
         over = self._model_overrides(fmt, net="mlp", latent_dim=latent, missing="ignore", iwae_k=int(self.k))
         over.setdefault("hidden_dims", (128, 128) if tabular else (512, 256))
         over.setdefault("likelihood", "gaussian" if tabular else "bernoulli")
-        model = VAE.for_data(data, **over).to(self.device)
+        model = VAE.for_data(data, **over).to(self._torch_device())
         self.history_ = fit(model, data, self._train_config(len(data)), progress=bool(self.progress)).history
         self._adopt(model, fmt, names)
         return self

@@ -264,8 +264,9 @@ def write_run_report(
     seed: int = 0,
     limit: int | None = 1000,
     progress: Callable[[int, int], None] | None = None,
+    device: str | None = None,
 ) -> Path:
-    """Write ``RUN/report.html`` for a trained run; return its path.
+    """Write ``RUN/report.html`` for a trained run; return its path (the model runs on ``device``).
 
     Parameters
     ----------
@@ -281,7 +282,7 @@ def write_run_report(
     progress : callable or None
         ``progress(n_done, n_total)`` while metrics are computed.
     """
-    model = load_run(run)
+    model = load_run(run, device=device)
     eval_data = run_data(model, data, split="test", limit=limit)
     split = split_of(model, data, split="test")
     # The run's own source without a test split: the examples shown are the training examples.

@@ -174,8 +174,9 @@ def data_fingerprint(data: Dataset, n: int = FINGERPRINT_EXAMPLES) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- runs
-def load_run(run: str | os.PathLike):
-    """Load a trained model from a run directory (see :func:`vaekit.load`).
+def load_run(run: str | os.PathLike, *, device: str | None = None):
+    """Load a trained model from a run directory (see :func:`vaekit.load`), on ``device`` when given
+    (``"auto"``: a GPU when there is one; see :func:`vaekit.training.resolve_device`).
 
     Raises
     ------
@@ -184,7 +185,12 @@ def load_run(run: str | os.PathLike):
     """
     from ..rundir import load
 
-    return load(run)
+    model = load(run)
+    if device is not None:
+        from ..training import resolve_device
+
+        model = model.to(resolve_device(device))
+    return model
 
 
 def _source_of(model) -> str:
@@ -371,6 +377,7 @@ def train_run(
     labelled_per_class: int | None = None,
     label_seed: int = 0,
     stack_on: str | os.PathLike | None = None,
+    device: str | None = None,
 ):
     """Train a model on a data source into the run directory ``out``.
 
@@ -465,7 +472,7 @@ def train_run(
             model = cls.for_data(data, **options)
         train_cfg = TrainConfig.from_dict({**file.train, **train_options}, where="the training options")
     run = fit(model, data, train_cfg, out=out, resume=resume, overwrite=overwrite, callbacks=list(callbacks),
-              progress=False)
+              progress=False, device=device)
     from ..distributed import context
 
     if not context().is_main:
