@@ -83,7 +83,11 @@ def default_train_config(spec, **overrides: Any) -> TrainConfig:
     * grey-level images (the Bernoulli preset of :func:`vaekit.model.default_config`): learning rate
       3e-3 and dynamic binarisation, so the Bernoulli likelihood is an honest probability of binary
       images (measured on MNIST in ``bench/mnist_nll.py``; see ``bench/RESULTS.md``);
+    * colour images (the conv + discretized-logistic preset): learning rate 3e-3 (at 1e-3 colour is learned
+      so slowly that short runs reconstruct greyish images; see :class:`vaekit.data.kinds.ImageKind`);
     * everything else: learning rate 1e-3, no binarisation.
+
+    ``vaekit train`` starts from this preset too (then a config file, then the flags).
 
     Examples
     --------

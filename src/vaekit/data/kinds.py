@@ -53,7 +53,11 @@ class ImageKind(DataKind):
 
     * grey-level: MLP 512-256, latent 32, Bernoulli, trained with learning rate 3e-3 and dynamic
       binarisation (an honest binary likelihood; measured on MNIST in ``bench/mnist_nll.py``);
-    * colour: conv encoder/decoder, latent 64, discretized logistic (honest bits/dim on 8-bit data).
+    * colour: conv encoder/decoder, latent 64, discretized logistic (honest bits/dim on 8-bit data),
+      trained with learning rate 3e-3: at 1e-3 the discretized logistic learns colour so slowly that
+      reconstructions come out greyish (300 RGB 32x32 colour gradients, the full preset of 50 epochs:
+      best validation loss 14,352 at 1e-3 vs 11,096 at 3e-3; mean absolute reconstruction error 0.128
+      vs 0.053; colour spread of the reconstructions 0.79 vs 0.89 of the data's).
     """
 
     example_ndim = 3
@@ -65,7 +69,7 @@ class ImageKind(DataKind):
         return dict(net="conv", net_options={"channels": (32, 64, 128)}, latent_dim=64, likelihood="discretized_logistic")
 
     def train_defaults(self, spec):
-        return dict(lr=3e-3, binarize="dynamic") if spec.shape[0] == 1 else {}
+        return dict(lr=3e-3, binarize="dynamic") if spec.shape[0] == 1 else dict(lr=3e-3)
 
 
 @DATA_KINDS.register("table")
