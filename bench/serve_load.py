@@ -241,22 +241,6 @@ def alive(url: str, latent_dim: int) -> bool:
 
 
 # ----------------------------------------------------------------------------------------------- the storm
-def png_header_b64(w: int, h: int) -> bytes:
-    """A PNG whose header declares w x h pixels (a 1x1 image with IHDR rewritten): a decompression bomb."""
-    import struct
-    import zlib
-
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.new("L", (1, 1)).save(buf, format="PNG")
-    raw = bytearray(buf.getvalue())
-    at = raw.index(b"IHDR")
-    raw[at + 4:at + 12] = struct.pack(">II", w, h)
-    raw[at + 17:at + 21] = struct.pack(">I", zlib.crc32(bytes(raw[at:at + 17])) & 0xFFFFFFFF)
-    return bytes(raw)
-
-
 def rss_mib(pid: int) -> float | None:
     """Resident memory of a process in MiB (Linux /proc), None where unavailable."""
     try:
@@ -275,7 +259,9 @@ def storm_cases(info: dict, digits: list[str]) -> list[tuple[str, dict]]:
     max_batch, max_work, max_body = limits["max_batch"], limits.get("max_work", 25600), limits["max_body_bytes"]
     n = max(1, min(max_batch, max_body // (3 * len(digits[0]) + 16)))  # as many digits as fit the body
     k_max = max(1, max_work // n)
-    bombs = {"20000x20000": png_header_b64(20000, 20000), "12000x12000": png_header_b64(12000, 12000)}
+    from vaekit.data.synthetic import make_oversized_png
+
+    bombs = {"20000x20000": make_oversized_png(20000, 20000), "12000x12000": make_oversized_png(12000, 12000)}
     huge = b'{"z": [[' + b"0," * (10 * 2**20) + b"0]]}"  # ~20 MiB
 
     async def streamed():

@@ -18,6 +18,7 @@ import torch
 
 import vaekit
 from vaekit.config import DataSpec, ModelConfig
+from vaekit.data.synthetic import make_oversized_png
 from vaekit.errors import DataError
 
 from ._cli import fails, invoke
@@ -240,23 +241,6 @@ def test_the_codec_reads_capabilities_not_names():
 
 
 # ================================================================================================ the server
-def _png_bytes(w: int, h: int) -> bytes:
-    """A PNG whose header says w x h pixels (a decompression bomb when large): a 1x1 image, IHDR rewritten."""
-    import io
-    import struct
-    import zlib
-
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.new("L", (1, 1)).save(buf, format="PNG")
-    raw = bytearray(buf.getvalue())
-    at = raw.index(b"IHDR")
-    raw[at + 4:at + 12] = struct.pack(">II", w, h)
-    raw[at + 17:at + 21] = struct.pack(">I", zlib.crc32(bytes(raw[at:at + 17])) & 0xFFFFFFFF)
-    return bytes(raw)
-
-
 def _serve_client(model, **kw):
     pytest.importorskip("fastapi")
     pytest.importorskip("httpx")
@@ -380,7 +364,7 @@ def test_decompression_bomb_png_is_4xx_on_every_image_endpoint(size):
     model = vaekit.VAE(ModelConfig(data_shape=SHAPE, latent_dim=2, hidden_dims=(8,)), data_spec=spec)
     model.initialize(0)
     client = _serve_client(model)
-    bomb = _png_bytes(*size)
+    bomb = make_oversized_png(*size)
     text = base64.b64encode(bomb).decode()
     # Pillow refuses the largest headers itself (DecompressionBombError, naming the pixel count); the server
     # refuses the others by their size, before decoding.
@@ -515,7 +499,7 @@ def test_huge_image_files_are_refused_before_decoding_by_cli_commands(tmp_path, 
     """A 144-Mpx (or bomb) PNG header: one clear line naming the file and its size, nothing decoded."""
     folder = tmp_path / "imgs"
     folder.mkdir()
-    (folder / "big.png").write_bytes(_png_bytes(*size))
+    (folder / "big.png").write_bytes(make_oversized_png(*size))
     said = r"big\.png.*(12000x12000|too large)"
     fails("reconstruct", binary_run, folder, "-o", tmp_path / "r.png", match=said)
     fails("embed", binary_run, folder, "-o", tmp_path / "e.npy", match=said)
@@ -693,7 +677,7 @@ def test_each_case_is_one_line_without_debug_and_a_traceback_with_it(tmp_path, b
         args = ["compress", binary_run, tmp_path / "empty", "-o", tmp_path / "e.vkz"]
     elif case == "bomb image":
         (tmp_path / "imgs").mkdir()
-        (tmp_path / "imgs" / "big.png").write_bytes(_png_bytes(20000, 20000))
+        (tmp_path / "imgs" / "big.png").write_bytes(make_oversized_png(20000, 20000))
         args = ["reconstruct", binary_run, tmp_path / "imgs", "-o", tmp_path / "r.png"]
     elif case == "renamed npy":
         (tmp_path / "t.npy").write_text("a,b\n1,2\n")

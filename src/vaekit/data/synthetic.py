@@ -13,7 +13,7 @@ from ._dataset import Dataset
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["make_blobs_images", "make_linear_gaussian", "make_table", "SHAPES"]
+__all__ = ["make_blobs_images", "make_linear_gaussian", "make_table", "make_oversized_png", "SHAPES"]
 
 #: Class names of :func:`make_blobs_images`, in label order.
 SHAPES = ("square", "hbar", "vbar", "cross", "diagonal")
@@ -157,3 +157,30 @@ def make_table(n: int = 200, seed: int = 0, with_categorical: bool = True) -> "p
     signal = (np.log(income) - 10.5) / 0.5 + score
     cols["label"] = np.where(signal + 0.3 * rng.normal(size=n) > 0, "high", "low")
     return pd.DataFrame(cols)
+
+
+def make_oversized_png(width: int, height: int) -> bytes:
+    """A PNG file whose header declares ``width`` x ``height`` pixels: a 1x1 image with its IHDR chunk
+    rewritten (CRC recomputed). A decompression bomb when large, for testing pixel limits.
+
+    Examples
+    --------
+    >>> import io
+    >>> from PIL import Image
+    >>> Image.open(io.BytesIO(make_oversized_png(300, 200))).size
+    (300, 200)
+    """
+    import io
+    import struct
+    import zlib
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("L", (1, 1)).save(buf, format="PNG")
+    raw = bytearray(buf.getvalue())
+    at = raw.index(b"IHDR")
+    raw[at + 4 : at + 12] = struct.pack(">II", width, height)
+    raw[at + 17 : at + 21] = struct.pack(">I", zlib.crc32(bytes(raw[at : at + 17])) & 0xFFFFFFFF)
+    return bytes(raw)
+
