@@ -145,6 +145,12 @@ def print_wrote(*paths: str | os.PathLike, what: str = "Wrote") -> None:
         console.print(line)
 
 
+def setup(seed: int | None, threads: int | None) -> None:
+    """What a command that runs a model does first: seed torch's global RNG and set its thread count."""
+    seed_everything(0 if seed is None else seed)
+    set_threads(threads)
+
+
 def seed_everything(seed: int) -> None:
     """Seed the global RNGs (torch, numpy, random). Only the CLI does this; library code takes generators."""
     import numpy as np

@@ -105,8 +105,7 @@ def fit(
     """Train a VAE outlier detector on DATA and save it as a run directory."""
     from ..tasks.anomaly import fit_run
 
-    _console.seed_everything(seed)
-    _console.set_threads(threads)
+    _console.setup(seed, threads)
     params = dict(scoring=scoring.value, contamination=_contamination(contamination), n_samples=n_samples, seed=seed,
                   latent_dim=latent_dim, progress=not quiet, device=device)
     if epochs is not None:

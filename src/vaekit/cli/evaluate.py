@@ -38,8 +38,7 @@ def eval_(
     """Evaluate a run on held-out data; print the metrics and write RUN/eval.json."""
     from ..tasks.runs import evaluate_run, evaluation_data, load_run, metric_rows, split_of, write_eval
 
-    _console.seed_everything(seed)
-    _console.set_threads(threads)
+    _console.setup(seed, threads)
     model = load_run(run, device=device)
     dataset = evaluation_data(model, data, limit=limit)
     result = evaluate_run(model, dataset, k=iwae_k, batch_size=batch_size, seed=seed, split=split_of(model, data),

@@ -62,8 +62,7 @@ def impute(
     """Fill the missing entries of DATA (conditional means, or --multiple draws) and write the result."""
     from ..tasks.impute import impute_file
 
-    _console.seed_everything(seed)
-    _console.set_threads(threads)
+    _console.setup(seed, threads)
     if run is not None and (save is not None or epochs is not None):
         raise typer.BadParameter("--save and --epochs train a new model; they cannot be combined with --run.")
     params = {"seed": seed, "n_samples": samples, "device": device}

@@ -36,8 +36,7 @@ def report(
     """Write RUN/report.html with everything about a run in one self-contained file."""
     from ..tasks.report import write_run_report
 
-    _console.seed_everything(seed)
-    _console.set_threads(threads)
+    _console.setup(seed, threads)
     path = write_run_report(run, data=data, k=iwae_k, seed=seed, limit=limit, device=device,
                             progress=_console.eval_progress(quiet, "evaluating for the report"))
     _console.print_wrote(path, what="Report")

@@ -66,8 +66,7 @@ def serve(
             raise ImportError("vaekit serve needs uvicorn: pip install 'vaekit[serve]'") from e
         from ..serve import create_app
 
-        _console.set_threads(threads)
-        _console.seed_everything(seed)
+        _console.setup(seed, threads)
         app = create_app(run, data=data, max_batch=max_batch, max_body_bytes=int(max_body_mb * 2**20),
                          max_work=max_work, body_timeout=body_timeout, max_points=max_points,
                          cors_origins=tuple(cors_origin or ()), seed=seed, device=device)
