@@ -46,7 +46,7 @@ MODEL = dict(net="mlp", hidden_dims=(400,), latent_dim=20, activation="relu", li
 
 DDP_WORKER = textwrap.dedent(r'''
     import json, sys
-    import numpy as np, torch
+    import torch
     import vaekit
     from vaekit import distributed
     sys.path.insert(0, sys.argv[5])
@@ -70,7 +70,7 @@ DDP_WORKER = textwrap.dedent(r'''
 
 RSS_WORKER = textwrap.dedent(r'''
     import json, resource, sys
-    import numpy as np, torch
+    import numpy as np
     import vaekit
     path = sys.argv[1]
     x = np.load(path, mmap_mode="r")

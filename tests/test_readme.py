@@ -3,7 +3,6 @@ examples of the server send what the README's models accept."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess

@@ -491,7 +491,7 @@ class VAEOutlierDetector(OutlierMixin, VAEEstimator):
         rule = self.scoring_
         xb = model.check_input(xb.to(model.device))
         q = model.encode(xb)
-        mu, sigma = q.base_dist.loc, q.base_dist.scale  # (b, latent_dim)
+        mu = q.base_dist.loc  # (b, latent_dim)
         if rule == "reconstruction":
             diff = model.decode(mu).mean - xb  # (b, *data_shape)
             return -diff.pow(2).flatten(1).sum(1)
@@ -865,8 +865,6 @@ def score_run(
     -------
     ScoreResult
     """
-    import pandas as pd
-
     _check_int("score_run", "top", top, 1)
     output = Path(output)
     if output.suffix.lower() != ".csv":
@@ -946,8 +944,6 @@ def _scorable(det: VAEOutlierDetector, source, split: str, limit: int | None):
     category, a missing cell, ...) is reported as that row's problem instead of refusing the file.
     """
     from .runs import run_data
-
-    import pandas as pd
 
     spec = det.model_.data_spec
     path = None if isinstance(source, Dataset) else Path(os.fspath(source))

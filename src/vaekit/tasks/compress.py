@@ -583,10 +583,10 @@ def decompress(model, data: bytes, *, progress: Progress | None = None, name: st
             f"{where} was compressed with a different model (hash {str(head.get('model_sha256'))[:16]}…), "
             f"expected this model's {have[:16]}…; decompress with the run that compressed it."
         )
-    for field, mine in (("data_shape", list(model.data_shape)), ("latent_dim", model.latent_dim),
-                        ("levels", model.likelihood.levels), ("likelihood", model.config.likelihood)):
-        if head[field] != mine:  # the fingerprint matched, so the header was edited
-            raise DataError(f"{where}: header field '{field}' is {head[field]!r}, but the model that wrote it has "
+    for key, mine in (("data_shape", list(model.data_shape)), ("latent_dim", model.latent_dim),
+                      ("levels", model.likelihood.levels), ("likelihood", model.config.likelihood)):
+        if head[key] != mine:  # the fingerprint matched, so the header was edited
+            raise DataError(f"{where}: header field '{key}' is {head[key]!r}, but the model that wrote it has "
                             f"{mine!r}; the file is corrupted.")
     words = np.frombuffer(payload, dtype="<u4").astype(np.uint32)
     model = bb.cpu_eval_model(model)

@@ -31,7 +31,6 @@ Examples
 
 from __future__ import annotations
 
-import csv
 import os
 import re
 from dataclasses import replace
