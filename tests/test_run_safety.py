@@ -255,3 +255,13 @@ def test_damaged_checkpoint_is_a_checkpoint_error(tmp_path, damage, message):
         (ckpt / "state.json").write_text(json.dumps(state))
     with pytest.raises(CheckpointError, match=message):
         vaekit.fit(_model(), _data(), out=run, resume=True, epochs=3, batch_size=8, progress=False)
+
+
+def test_overwrite_never_deletes_a_folder_that_is_not_a_run(tmp_path):
+    precious = tmp_path / "documents"
+    precious.mkdir()
+    (precious / "thesis.tex").write_text("years of work")
+    with pytest.raises(CheckpointError, match="holds no vaekit run"):
+        _train(precious, overwrite=True)
+    assert (precious / "thesis.tex").read_text() == "years of work"
+

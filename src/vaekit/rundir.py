@@ -135,6 +135,11 @@ class RunDirectory:
                 f"or resume=True (--resume) to continue its training."
             )
         self.created = not path.exists()
+        if existing and overwrite and not resume and not _looks_like_a_run(path):
+            raise CheckpointError(
+                f"'{path}' is not empty and holds no vaekit run (no {CONFIG_FILE}); --overwrite replaces a run "
+                f"directory as a whole, so it refuses to delete other files. Choose a new or empty folder."
+            )
         if existing and overwrite and not resume:
             self._aside = path.with_name(f".{path.name}.replaced-{os.getpid()}")
             if self._aside.exists():
@@ -159,6 +164,14 @@ class RunDirectory:
             with contextlib.suppress(OSError):
                 os.replace(self._aside, self.path)
             self._aside = None
+
+
+def _looks_like_a_run(path: Path) -> bool:
+    """Whether ``path`` holds vaekit output: a run (its config, or the checkpoint of one that never
+    finished), or a folder of runs (``vaekit demo`` writes one run per model)."""
+    if (path / CONFIG_FILE).is_file() or (path / CHECKPOINT_DIR).is_dir() or (path / _STAGING).is_dir():
+        return True
+    return any(p.is_dir() and (p / CONFIG_FILE).is_file() for p in path.iterdir())
 
 
 def prepare_run_dir(path: str | os.PathLike, *, overwrite: bool = False, resume: bool = False) -> Path:
