@@ -53,6 +53,12 @@ def test_dask_embedding_equals_one_process(table_runs):
     with pytest.raises(vaekit.DataError, match=r"partition 0 \(rows 0\.\.89 of the dataset\) has category 'never seen' in row 18"):
         dask_scoring.embed_parquet(root / "run", root / "parts", root / "z2", workers=2)
     assert not (root / "z2").exists() and not list(root.glob(".z2.*"))
+    # the output may never be (or hold) the input, even with overwrite
+    with pytest.raises(vaekit.ConfigError, match="holds\) the input"):
+        dask_scoring.embed_parquet(root / "run", root / "clean", root / "clean", overwrite=True)
+    with pytest.raises(vaekit.ConfigError, match="holds\) the input"):
+        dask_scoring.embed_parquet(root / "run", root / "clean", root, overwrite=True)
+    assert len(list((root / "clean").iterdir())) == 3
 
 
 def test_dask_scores_equal_score_run(table_runs):

@@ -265,3 +265,28 @@ def test_overwrite_never_deletes_a_folder_that_is_not_a_run(tmp_path):
         _train(precious, overwrite=True)
     assert (precious / "thesis.tex").read_text() == "years of work"
 
+
+
+def test_a_killed_semi_supervised_run_resumes_with_its_labels(tmp_path):
+    from vaekit.tasks.runs import train_run
+
+    class Kill(vaekit.Callback):
+        def on_epoch_end(self, state, row):
+            raise KeyboardInterrupt
+
+    opts = dict(model_options={"conditioning": "semi_supervised", "latent_dim": 2, "hidden_dims": (8,)},
+                train_options={"epochs": 2}, label_fraction=0.1)
+    with pytest.raises(KeyboardInterrupt):
+        train_run("digits", tmp_path / "run", callbacks=[Kill()], **opts)
+    assert (tmp_path / "run" / "labels.json").is_file()  # written when training began
+    run, data = train_run("digits", tmp_path / "run", resume=True, train_options={"epochs": 2})
+    assert data.n_labelled < len(data) // 5  # the hidden labels stay hidden (not all labels)
+
+
+def test_an_old_aside_folder_is_never_deleted_by_a_new_overwrite(tmp_path):
+    run = tmp_path / "run"
+    _train(run)
+    (tmp_path / f".run.replaced-{os.getpid()}").mkdir()  # left by a killed overwrite: maybe the only copy of a run
+    (tmp_path / f".run.replaced-{os.getpid()}" / "keep").write_text("x")
+    _train(run, seed=3, overwrite=True)
+    assert (tmp_path / f".run.replaced-{os.getpid()}" / "keep").read_text() == "x"

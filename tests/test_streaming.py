@@ -156,3 +156,54 @@ def test_a_parquet_table_streams_row_group_by_row_group(tmp_path):
     finally:
         pq_mod.encode_table = real
     assert len(decoded) == 6 and len(set(decoded)) == 6
+
+
+def test_review_fixes_for_streamed_data(tmp_path):
+    # negative rows of a memory map mean what numpy means; rows past the end are an IndexError
+    x = np.arange(12, dtype=np.float32).reshape(4, 3)
+    np.save(tmp_path / "a.npy", x)
+    data = vaekit.datasets.from_array(np.load(tmp_path / "a.npy", mmap_mode="r"))
+    assert np.array_equal(data.get(np.array([-1, 0])).numpy(), x[[-1, 0]])
+    with pytest.raises(IndexError, match="out of range"):
+        data.get(np.array([4]))
+    # a truncated file in a lazy folder is named when it is read
+    from vaekit.data.images import ImageFiles
+
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(tmp_path / "ok.png")
+    (tmp_path / "bad.png").write_bytes((tmp_path / "ok.png").read_bytes()[:40])
+    with pytest.raises(vaekit.DataError, match="bad.png"):
+        ImageFiles([tmp_path / "ok.png", tmp_path / "bad.png"], "RGB", (4, 4))[np.array([0, 1])]
+
+
+def test_lazy_parquet_std_has_no_cancellation(tmp_path):
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    from vaekit.data.parquet import parquet_spec
+
+    v = 1.7e9 + np.random.default_rng(0).normal(0, 5, 1000)  # a timestamp-like column
+    pd.DataFrame({"t": v}).to_parquet(tmp_path / "t.parquet", row_group_size=100)
+    spec, _ = parquet_spec(tmp_path / "t.parquet", name="t")
+    assert spec.std[0] == pytest.approx(float(np.std(v)), rel=1e-6)
+    assert spec.mean[0] == pytest.approx(float(np.mean(v)), rel=1e-12)
+
+
+def test_config_replace_net_takes_the_new_familys_options():
+    cfg = vaekit.ModelConfig(data_shape=(1, 8, 8), latent_dim=2)
+    assert cfg.replace(net="conv").net_options.channels == (32, 64)
+    assert cfg.replace(net="conv").replace(net="mlp").net_options == cfg.net_options
+
+
+def test_the_validation_set_of_streamed_grey_images_is_binarised_row_by_row(tmp_path):
+    from vaekit.data.samplers import BinarizedRows
+
+    x = np.random.default_rng(4).random((50, 1, 4, 4)).astype(np.float32)
+    np.save(tmp_path / "g.npy", x)
+    mm = np.load(tmp_path / "g.npy", mmap_mode="r")
+    b = BinarizedRows(mm, seed=1)
+    whole = b[np.arange(50)]
+    assert set(np.unique(whole)) <= {0.0, 1.0}
+    assert np.array_equal(b[np.array([7, 3])], whole[[7, 3]])  # the same draws whichever rows are read together
+    data = vaekit.Dataset(mm, None, vaekit.DataSpec(kind="image", shape=(1, 4, 4), levels=256))
+    model = vaekit.VAE.for_data(data, latent_dim=2, hidden_dims=(8,))
+    run = vaekit.fit(model, data, epochs=1, batch_size=16, binarize="dynamic", progress=False)
+    assert np.isfinite(run.rows[-1]["val_loss"])

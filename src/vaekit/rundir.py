@@ -141,10 +141,11 @@ class RunDirectory:
                 f"directory as a whole, so it refuses to delete other files. Choose a new or empty folder."
             )
         if existing and overwrite and not resume:
-            self._aside = path.with_name(f".{path.name}.replaced-{os.getpid()}")
-            if self._aside.exists():
-                shutil.rmtree(self._aside)
-            os.replace(path, self._aside)
+            import tempfile
+
+            # a fresh name each time: an aside folder left by a killed overwrite may hold the only copy of a run
+            self._aside = Path(tempfile.mkdtemp(prefix=f".{path.name}.replaced-", dir=path.parent))
+            os.replace(path, self._aside)  # onto the empty folder just made
             self.created = True
         path.mkdir(parents=True, exist_ok=True)
         if resume:
@@ -653,5 +654,5 @@ def read_checkpoint(run: Path, model, opt, generator, state) -> dict | None:
 
 
 def has_checkpoint(run: str | os.PathLike) -> bool:
-    """Whether ``run`` holds a complete checkpoint (after settling a crash)."""
+    """Whether ``run`` holds a checkpoint (``checkpoint/state.json``; :func:`recover_checkpoint` settles a crash first)."""
     return (Path(run) / CHECKPOINT_DIR / "state.json").is_file()

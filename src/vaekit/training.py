@@ -19,7 +19,7 @@ from . import distributed, rundir
 from .callbacks import Callback, History, TrainingState
 from .config import TrainConfig
 from .data import Dataset
-from .data.samplers import IterableBatches, TrainBatches, batches_of, check_unit_interval, dynamic_binarization, validation_split
+from .data.samplers import BinarizedRows, IterableBatches, TrainBatches, batches_of, check_unit_interval, dynamic_binarization, validation_split
 from .errors import CheckpointError, ConfigError, DataError, TrainingError
 
 __all__ = ["fit", "History", "Callback", "kl_weight_at", "lr_at", "evaluate_objective", "default_train_config"]
@@ -241,8 +241,11 @@ def fit(
     else:
         train, val = data, validation_data
     if val is not None and cfg.binarize == "dynamic":
-        g = torch.Generator().manual_seed(cfg.seed + 1)
-        val = Dataset(torch.bernoulli(val.get(slice(None)), generator=g), val.y, val.spec, val.description)
+        if val.in_memory:
+            g = torch.Generator().manual_seed(cfg.seed + 1)
+            val = Dataset(torch.bernoulli(val.get(slice(None)), generator=g), val.y, val.spec, val.description)
+        else:  # streamed data: binarised row by row when read, never all at once
+            val = Dataset(BinarizedRows(val.x, cfg.seed + 1), val.y, val.spec, val.description)
     if streamed:
         batches = IterableBatches(data, needs, check=model.check_input)
     else:

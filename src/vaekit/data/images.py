@@ -186,8 +186,14 @@ class ImageFiles:
         pos = positions(index, len(self))
         out = np.empty((len(pos), self.hw[0], self.hw[1], self.shape[1]), dtype=np.uint8)
         for i, p in enumerate(pos):
-            with open_image(self.paths[int(p)]) as im:
-                out[i] = pil_to_array(im, self.mode, self.hw)
+            path = self.paths[int(p)]
+            try:
+                with open_image(path) as im:
+                    out[i] = pil_to_array(im, self.mode, self.hw)
+            except DataError:
+                raise
+            except Exception as e:  # Pillow raises many types (truncated files: OSError)
+                raise _read_error(path, e) from e
         return out.transpose(0, 3, 1, 2).astype(np.float32) / np.float32(255)
 
     def __repr__(self) -> str:

@@ -64,8 +64,8 @@ def parquet_spec(path: Path, *, name: str, columns: Sequence[str] | None = None,
     numeric = [c for c in features if _is_numeric(schema.field(c))]
     categorical = [c for c in features if c not in numeric]
     count = np.zeros(len(numeric))
-    total = np.zeros(len(numeric))
-    squares = np.zeros(len(numeric))
+    mean = np.zeros(len(numeric))
+    m2 = np.zeros(len(numeric))  # sum of squared deviations from the mean (Chan et al. merge, no cancellation)
     lo, hi = np.full(len(numeric), np.inf), np.full(len(numeric), -np.inf)
     seen: list[set] = [set() for _ in categorical]
     for g in range(f.num_row_groups):
@@ -77,9 +77,15 @@ def parquet_spec(path: Path, *, name: str, columns: Sequence[str] | None = None,
                 raise DataError(f"Column '{c}' of {name} has missing values (row group {g}, row {row + 1}); fill "
                                 f"them (`vaekit impute`) or train with them left missing (--missing ignore).")
             ok = ~np.isnan(v)
-            count[j] += ok.sum()
-            total[j] += v[ok].sum()
-            squares[j] += np.square(v[ok]).sum()
+            k = int(ok.sum())
+            if k:
+                g_mean = v[ok].mean()
+                g_m2 = np.square(v[ok] - g_mean).sum()
+                n_all = count[j] + k
+                delta = g_mean - mean[j]
+                mean[j] += delta * k / n_all
+                m2[j] += g_m2 + delta**2 * count[j] * k / n_all
+                count[j] = n_all
             if ok.any():
                 lo[j], hi[j] = min(lo[j], v[ok].min()), max(hi[j], v[ok].max())
         for j, c in enumerate(categorical):
@@ -87,8 +93,7 @@ def parquet_spec(path: Path, *, name: str, columns: Sequence[str] | None = None,
     if (count == 0).any():
         c = numeric[int(np.argmax(count == 0))]
         raise DataError(f"Column '{c}' of {name} has no observed value.")
-    mean = total / np.maximum(count, 1)
-    std = np.sqrt(np.maximum(squares / np.maximum(count, 1) - mean**2, 0.0))
+    std = np.sqrt(m2 / np.maximum(count, 1))
     std[hi == lo] = 1.0  # constant columns: centre, never divide by 0
     std[std == 0] = 1.0
     categories = tuple(tuple(sorted(s)) for s in seen)

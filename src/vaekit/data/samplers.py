@@ -232,13 +232,13 @@ def _chunked_order(x, generator: torch.Generator) -> torch.Tensor | None:
         return None
     ids = base.chunk_ids() if rows is None else base.chunk_ids()[rows]  # chunk of each of this dataset's rows
     ids = torch.from_numpy(np.asarray(ids, dtype=np.int64))
-    chunks = torch.unique(ids)
+    chunks, local = torch.unique(ids, return_inverse=True)  # local: the chunk's position among this dataset's chunks
     window = max(1, int(getattr(base, "cache_size", 8)) // 2)
-    parts = []
-    for w in chunks[torch.randperm(len(chunks), generator=generator)].split(window):
-        inside = torch.nonzero(torch.isin(ids, w))[:, 0]
-        parts.append(inside[torch.randperm(len(inside), generator=generator)])
-    return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.int64)
+    rank = torch.empty(len(chunks), dtype=torch.int64)
+    rank[torch.randperm(len(chunks), generator=generator)] = torch.arange(len(chunks))  # chunk order
+    key = torch.randperm(len(ids), generator=generator)  # row order within a window
+    # sort by (window of the row's chunk, random key): one argsort instead of a pass per window
+    return torch.argsort((rank[local] // window) * len(ids) + key, stable=True)
 
 
 class _PlannedReads:
@@ -277,6 +277,37 @@ def dynamic_binarization(generator: torch.Generator) -> Callable[[Batch], Batch]
         return Batch((u < batch.x).to(batch.x.dtype), batch.y, batch.offset, batch.total)
 
     return transform
+
+
+class BinarizedRows:
+    """A fixed binarisation x ~ Bernoulli(x) of a source that is not in memory, drawn row by row.
+
+    Each row's draws come from a generator seeded by (``seed``, row), so the binary copy is the same
+    whichever batches read it, and nothing is held in memory (the validation set of streamed data).
+    """
+
+    def __init__(self, base, seed: int):
+        self.base, self.seed = base, int(seed)
+        self.shape, self.dtype = base.shape, np.dtype(np.float32)
+        self.decodes = getattr(base, "decodes", False)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, index) -> np.ndarray:
+        from .sources import positions, read_rows
+
+        pos = positions(index, len(self))
+        pos = np.where(pos < 0, pos + len(self), pos)
+        order = np.argsort(pos, kind="stable")
+        x = np.empty((len(pos), *self.shape[1:]), dtype=np.float32)
+        x[order] = read_rows(self.base, pos[order])
+        if x.size and (x.min() < 0 or x.max() > 1):
+            raise DataError("binarize='dynamic' needs values in [0, 1]; the validation data has values outside it.")
+        for i, row in enumerate(pos.tolist()):
+            u = np.random.default_rng([self.seed, row]).random(x.shape[1:], dtype=np.float32)
+            x[i] = (u < x[i]).astype(np.float32)
+        return x
 
 
 def check_unit_interval(data: Dataset, what: str) -> None:

@@ -36,6 +36,16 @@ def read_rows(source, index: np.ndarray) -> np.ndarray:
     """
     start = _file_position(source)
     if start is not None and len(index):
+        n = source.shape[0]
+        if index.min() < -n or index.max() >= n:
+            bad = int(index.min() if index.min() < -n else index.max())
+            raise IndexError(f"Row {bad} is out of range for {n:,} rows.")
+        index = np.where(index < 0, index + n, index)  # numpy's meaning of negative rows
+        if np.any(np.diff(index) < 0):  # sorted by the caller before mapping negatives
+            order = np.argsort(index, kind="stable")
+            out = np.empty((len(index), *source.shape[1:]), dtype=np.float32)
+            out[order] = _pread_rows(source, index[order], start)
+            return out
         return _pread_rows(source, index, start)
     return np.asarray(source[index], dtype=np.float32)
 

@@ -66,6 +66,8 @@ class NetFamily:
             return self.Options()
         if isinstance(given, self.Options):
             return given
+        if isinstance(given, _Config):  # another family's options (e.g. config.replace(net=...)): not ours
+            return self.Options()
         if isinstance(given, Mapping):
             return self.Options.from_dict(given, where="net_options")
         raise ConfigError(f"The 'net_options' parameter of VAE must be a mapping of the net's options. "

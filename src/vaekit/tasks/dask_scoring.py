@@ -111,6 +111,12 @@ def _prepare(source, output, overwrite: bool, workers: int | None):
     src = Path(os.fspath(source))
     if not src.exists():
         raise DataError(f"No such file or folder: '{src}'. Expected a parquet file or a folder of parquet parts.")
+    if output.exists() and not output.is_dir():
+        raise ConfigError(f"'{output}' is a file; with --dask the output is a folder of parquet parts.")
+    here, there = output.resolve(), src.resolve()
+    if here == there or here in there.parents:
+        raise ConfigError(f"The output '{output}' is (or holds) the input '{source}'; writing it would replace the "
+                          f"data being read. Choose another folder.")
     try:
         ddf = dd.read_parquet(str(src))
     except (OSError, ValueError) as e:

@@ -126,35 +126,41 @@ def run_demo(
     s = settings or DemoSettings()
     hooks = hooks or DemoHooks()
     started = time.perf_counter()
-    out = rundir.prepare_run_dir(out, overwrite=overwrite)
-    train = load_data(DEMO_DATA, split="train", limit=s.limit)
-    test = load_data(DEMO_DATA, split="test", limit=s.limit)
-    result = DemoResult(report=out / REPORT_FILE)
-    trained: list[tuple[str, Any, dict, Path]] = []
-    for name, cls, folder, share in (("VAE", VAE, "vae", 2 / 3), ("Autoencoder", Autoencoder, "ae", 1 / 3)):
-        model = cls.for_data(train, latent_dim=s.latent_dim, hidden_dims=s.hidden_dims)
-        run = out / folder
-        fit(model, train, out=run, overwrite=True, callbacks=hooks.fit_callbacks(name), progress=False,
-            epochs=s.epochs, batch_size=s.batch_size, lr=s.lr, binarize=s.binarize, seed=s.seed,
-            max_time=None if s.max_time is None else s.max_time * share)
-        metrics = evaluate_run(model, test, k=s.k if name == "VAE" else 0, seed=s.seed,
-                               progress=hooks.progress(f"evaluating {name}"))
-        write_eval(run, metrics)
-        result.runs[name] = run
-        result.metrics[name] = metrics
-        trained.append((name, model, metrics, run))
+    folder_of_runs = rundir.RunDirectory(out, overwrite=overwrite)  # the old demo comes back if this one fails
+    out = folder_of_runs.path
+    try:
+        train = load_data(DEMO_DATA, split="train", limit=s.limit)
+        test = load_data(DEMO_DATA, split="test", limit=s.limit)
+        result = DemoResult(report=out / REPORT_FILE)
+        trained: list[tuple[str, Any, dict, Path]] = []
+        for name, cls, folder, share in (("VAE", VAE, "vae", 2 / 3), ("Autoencoder", Autoencoder, "ae", 1 / 3)):
+            model = cls.for_data(train, latent_dim=s.latent_dim, hidden_dims=s.hidden_dims)
+            run = out / folder
+            fit(model, train, out=run, overwrite=True, callbacks=hooks.fit_callbacks(name), progress=False,
+                epochs=s.epochs, batch_size=s.batch_size, lr=s.lr, binarize=s.binarize, seed=s.seed,
+                max_time=None if s.max_time is None else s.max_time * share)
+            metrics = evaluate_run(model, test, k=s.k if name == "VAE" else 0, seed=s.seed,
+                                   progress=hooks.progress(f"evaluating {name}"))
+            write_eval(run, metrics)
+            result.runs[name] = run
+            result.metrics[name] = metrics
+            trained.append((name, model, metrics, run))
 
-    per_run = {}
-    for name, model, metrics, run in trained:
-        note = f"On the {len(test):,} held-out digits of '{DEMO_DATA}'" + (
-            f", IWAE with k={s.k}." if name == "VAE" else ".")
-        per_run[name] = run_sections(model, test, metrics=metrics, metrics_note=note, seed=s.seed, run=run)
-        write_report(result.runs[name] / REPORT_FILE,
-                     render_report(title=f"vaekit demo: {name}", sections=per_run[name]))
-    sections = [Section.text("What this demo shows", _INTRO.format(n_train=len(train), n_test=len(test)))]
-    sections += comparison_sections(trained, test, seed=s.seed)
-    for name, *_ in trained:
-        sections += [dataclasses.replace(sec, title=f"{name}: {sec.title}") for sec in per_run[name]]
-    write_report(result.report, render_report(title="vaekit demo: VAE vs autoencoder on MNIST digits", sections=sections))
+        per_run = {}
+        for name, model, metrics, run in trained:
+            note = f"On the {len(test):,} held-out digits of '{DEMO_DATA}'" + (
+                f", IWAE with k={s.k}." if name == "VAE" else ".")
+            per_run[name] = run_sections(model, test, metrics=metrics, metrics_note=note, seed=s.seed, run=run)
+            write_report(result.runs[name] / REPORT_FILE,
+                         render_report(title=f"vaekit demo: {name}", sections=per_run[name]))
+        sections = [Section.text("What this demo shows", _INTRO.format(n_train=len(train), n_test=len(test)))]
+        sections += comparison_sections(trained, test, seed=s.seed)
+        for name, *_ in trained:
+            sections += [dataclasses.replace(sec, title=f"{name}: {sec.title}") for sec in per_run[name]]
+        write_report(result.report, render_report(title="vaekit demo: VAE vs autoencoder on MNIST digits", sections=sections))
+    except BaseException:
+        folder_of_runs.abort()
+        raise
+    folder_of_runs.commit()
     result.seconds = time.perf_counter() - started
     return result

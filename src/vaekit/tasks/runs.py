@@ -18,6 +18,7 @@ import numpy as np
 
 from .. import io as vio
 from .. import rundir
+from ..callbacks import Callback
 from .._validation import Interval, check_param, unknown_key_message
 from ..config import ModelConfig, TrainConfig
 from ..data import Dataset
@@ -477,20 +478,30 @@ def train_run(
 
         preset = default_train_config(data.spec).to_dict()
         train_cfg = TrainConfig.from_dict({**preset, **file.train, **train_options}, where="the training options")
-    run = fit(model, data, train_cfg, out=out, resume=resume, overwrite=overwrite, callbacks=list(callbacks),
-              progress=False, device=device)
-    from ..distributed import context
-
-    if not context().is_main:
-        return run, data  # rank 0 writes the run directory
+    callbacks = list(callbacks)
     if getattr(model, "conditional", False) or any(choice[k] is not None for k in ("labels", "label_fraction",
                                                                                   "labelled_per_class")):
         # the label file by absolute path, so that --resume finds it from any working directory
         where = None if choice["labels"] is None else str(Path(choice["labels"]).absolute())
-        semi.write_label_record(out, {**choice, "labels": where, "n_labelled": data.n_labelled, "n": len(data)})
-    elif not resume:
-        (Path(out) / semi.LABELS_RECORD).unlink(missing_ok=True)  # left by an overwritten run
+        record = {**choice, "labels": where, "n_labelled": data.n_labelled, "n": len(data)}
+        # written when training begins (the run directory exists then), so a run killed mid-training
+        # resumes with the labels it started with; fit calls callbacks on rank 0 only
+        callbacks.append(_LabelRecord(out, record))
+    run = fit(model, data, train_cfg, out=out, resume=resume, overwrite=overwrite, callbacks=callbacks,
+              progress=False, device=device)
     return run, data
+
+
+class _LabelRecord(Callback):
+    """Writes ``RUN/labels.json`` (which labels a semi-supervised run trains on) as training begins."""
+
+    def __init__(self, out, record: dict):
+        self.out, self.record = out, record
+
+    def on_train_begin(self, state) -> None:
+        from . import semisupervised as semi
+
+        semi.write_label_record(self.out, self.record)
 
 
 def _check_label_options(conditioning: str, autoencoder: bool | None, choice: Mapping[str, Any], stack_on) -> None:
