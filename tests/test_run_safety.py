@@ -290,3 +290,15 @@ def test_an_old_aside_folder_is_never_deleted_by_a_new_overwrite(tmp_path):
     (tmp_path / f".run.replaced-{os.getpid()}" / "keep").write_text("x")
     _train(run, seed=3, overwrite=True)
     assert (tmp_path / f".run.replaced-{os.getpid()}" / "keep").read_text() == "x"
+
+
+def test_resuming_a_run_that_had_stopped_trains_no_further(tmp_path):
+    run = tmp_path / "run"
+    first = _train(run, max_time=1e-6)  # the budget runs out in the first epoch
+    assert len(first) == 1 and first.stop_reason == "max_time"
+    before = (run / "model.safetensors").read_bytes()
+    again = _train(run, resume=True, max_time=1e-6)
+    assert len(again) == 1 and again.stop_reason == "max_time"
+    assert (run / "model.safetensors").read_bytes() == before
+    # a larger budget continues
+    assert len(_train(run, resume=True, max_time=3600.0)) == 2

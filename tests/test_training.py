@@ -229,9 +229,12 @@ def test_resume_keeps_the_training_clock(image_data, tmp_path):
         vaekit.fit(_model(image_data), image_data, out=tmp_path / "r", callbacks=[_Kill(2)], **kw)
     elapsed = json.loads((tmp_path / "r" / "checkpoint" / "state.json").read_text())["elapsed"]
     assert elapsed > 0
-    # the budget is already spent before the resume, so exactly one more epoch runs
+    # the budget is already spent before the resume (the clock counts total training time), so no
+    # further epoch runs; a reset clock would train on
     h = vaekit.fit(_model(image_data), image_data, out=tmp_path / "r", resume=True, max_time=elapsed, **kw)
-    assert len(h) == 3 and h.stop_reason == "max_time"
+    assert len(h) == 2 and h.stop_reason == "max_time"
+    h = vaekit.fit(_model(image_data), image_data, out=tmp_path / "r", resume=True, max_time=10 * elapsed + 60, **kw)
+    assert len(h) == 6
 
 
 def test_precision_and_device_options(image_data):

@@ -335,8 +335,16 @@ def _loop(model, cfg, batches, transforms, val, opt, generator, state, best_stat
     started = time.perf_counter() - state.elapsed
     stop_reason = "epochs"
     lr = w = None
+    # A run resumed after it had already stopped (early stopping, or its time budget spent under the same
+    # settings) trains no further epoch: the numbers stay those of the run as it ended.
+    first = state.start_epoch
+    if first > 0 and val is not None and cfg.early_stopping_patience is not None and \
+            state.epochs_without_improvement >= cfg.early_stopping_patience:
+        first, stop_reason = cfg.epochs, "early_stopping"
+    elif first > 0 and cfg.max_time is not None and state.elapsed >= cfg.max_time:
+        first, stop_reason = cfg.epochs, "max_time"
     model.train()
-    for epoch in range(state.start_epoch, cfg.epochs):
+    for epoch in range(first, cfg.epochs):
         t0 = time.perf_counter()
         sums = torch.zeros(3, dtype=torch.float64)
         n_seen = 0
