@@ -136,8 +136,13 @@ class ModelConfig(_Config):
     likelihood : {"bernoulli", "gaussian", "heteroscedastic_gaussian", "discretized_logistic", "beta_binomial", "categorical256"}
         Family of p(x|z). ``"gaussian"`` learns one standard deviation per feature;
         ``"heteroscedastic_gaussian"`` has the decoder output it as a function of z.
-    prior : {"standard_normal"}
-        Family of p(z).
+    prior : {"standard_normal", "mixture", "vamp"}
+        Family of p(z): N(0, I); a learned mixture of Gaussians; or the VampPrior (a mixture of the
+        posteriors of learned pseudo-inputs, Tomczak & Welling 2018). The learned priors have no closed-form
+        KL: the objective uses a one-sample Monte Carlo KL.
+    prior_options : mapping or None
+        Options of the prior only (a sub-config declared by the prior in :mod:`vaekit.priors`), e.g.
+        ``{"components": 50}`` for ``"mixture"`` and ``"vamp"``.
     beta : float
         Weight of the KL term (Higgins et al. 2017); 1 gives the ELBO.
     free_bits : float
@@ -179,6 +184,7 @@ class ModelConfig(_Config):
     activation: str = "elu"
     likelihood: str = "bernoulli"
     prior: str = "standard_normal"
+    prior_options: Any = None
     beta: float = 1.0
     free_bits: float = 0.0
     iwae_k: int = 1
@@ -207,6 +213,7 @@ class ModelConfig(_Config):
         check_param(o, "activation", self.activation, Options(ACTIVATIONS))
         check_param(o, "likelihood", self.likelihood, Options(LIKELIHOODS.names()))
         check_param(o, "prior", self.prior, Options(PRIORS.names()))
+        object.__setattr__(self, "prior_options", PRIORS.get(self.prior).options(self.prior_options))
         check_param(o, "beta", self.beta, Interval("float", 0, None))
         check_param(o, "free_bits", self.free_bits, Interval("float", 0, None))
         check_param(o, "iwae_k", self.iwae_k, Interval("int", 1, None))

@@ -519,6 +519,10 @@ class VAE(_SharedVerbs, nn.Module):
         if kl_dims is None:
             kl = q.log_prob(z) - self.prior.log_prob(z)  # single-sample Monte Carlo KL
             kl_term = kl.mean()
+            if self.config.free_bits > 0:
+                # free bits for the latent as one group (a learned prior does not factorise over dimensions):
+                # no pressure while the batch's mean KL is below lambda nats per dimension
+                kl_term = kl_term.clamp(min=self.config.free_bits * self.config.latent_dim)
         else:
             kl = kl_dims.sum(-1)
             if self.config.free_bits > 0:
@@ -984,6 +988,9 @@ class Autoencoder(_NoDensity, VAE):
     has_density = False
 
     def __init__(self, config: ModelConfig, *, data_spec: DataSpec | None = None):
+        if isinstance(config, ModelConfig) and config.prior != "standard_normal":
+            raise ConfigError(f"An Autoencoder is not trained against a prior (it has no posterior), so a learned prior "
+                              f"({config.prior!r}) would stay untrained; use prior='standard_normal' (for its samples).")
         if isinstance(config, ModelConfig) and config.conditioning != "none":
             raise ConfigError(f"An Autoencoder is not conditioned on labels; got conditioning={config.conditioning!r}. "
                               f"Use a VAE for conditional or semi-supervised models.")

@@ -16,7 +16,9 @@ from vaekit.data import Dataset
 from ..conftest import make_images
 
 SHAPES = {"mlp": (1, 7, 9), "conv": (3, 7, 9)}  # odd sizes on purpose: conv stages must round-trip them
-COMBOS = [(net, lik, prior, cls) for net, lik, prior, cls in itertools.product(NETS, LIKELIHOODS, PRIORS, ("VAE", "Autoencoder"))]
+# An Autoencoder is not trained against a prior: it takes the standard normal only (refusal tested below).
+COMBOS = [(net, lik, prior, cls) for net, lik, prior, cls in itertools.product(NETS, LIKELIHOODS, PRIORS, ("VAE", "Autoencoder"))
+          if cls == "VAE" or prior == "standard_normal"]
 
 
 def _ids(c):
@@ -40,6 +42,12 @@ def _data(net, n=12):
 @pytest.fixture(params=COMBOS, ids=_ids)
 def combo(request):
     return request.param
+
+
+@pytest.mark.parametrize("prior", [p for p in PRIORS if p != "standard_normal"])
+def test_an_autoencoder_refuses_a_learned_prior(prior):
+    with pytest.raises(vaekit.ConfigError, match="not trained against a prior"):
+        _build("mlp", "bernoulli", prior, "Autoencoder")
 
 
 def test_shapes(combo):

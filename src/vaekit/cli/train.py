@@ -97,6 +97,14 @@ def train(
                      show_default=False),
     ] = None,
     likelihood: Annotated[Optional[Likelihood], typer.Option(help="Family of p(x|z).", show_default=False)] = None,
+    prior: Annotated[
+        Optional[str], typer.Option(help="Family of p(z): standard_normal, mixture (learned Gaussians) or vamp "
+                                         "(VampPrior).", show_default=False)
+    ] = None,
+    prior_components: Annotated[
+        Optional[int], typer.Option("--prior-components", min=1, show_default=False,
+                                    help="Components of a mixture or VampPrior (prior_options.components).")
+    ] = None,
     beta: Annotated[Optional[float], typer.Option(min=0, help="Weight of the KL term (1 = ELBO).", show_default=False)] = None,
     kl_warmup: Annotated[
         Optional[int], typer.Option(min=0, help="Epochs of linear KL warm-up from 0 to beta.", show_default=False)
@@ -215,6 +223,8 @@ def train(
         "latent_dim": latent_dim,
         "hidden_dims": _int_tuple(hidden_dims, "hidden_dims"),
         "likelihood": likelihood,
+        "prior": prior,
+        "prior_options": None if prior_components is None else {"components": prior_components},
         "beta": beta,
         "free_bits": free_bits,
         "iwae_k": iwae_k,
