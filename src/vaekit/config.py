@@ -88,6 +88,24 @@ def _check_int_tuple(owner: str, name: str, value: Any, *, allow_empty: bool = T
     return tuple(value)
 
 
+@dataclass(frozen=True, kw_only=True)
+class NoOptions(_Config):
+    """The options record of a family member (net, prior) without options of its own."""
+
+
+def sub_config(options_type: type, given: Any, field: str) -> _Config:
+    """``given`` (None, a mapping or a record) as the ``options_type`` record of a config field such as
+    ``net_options``: defaults filled, unknown keys refused with the nearest name. Another family's record
+    (left by ``config.replace(net=...)``) gives the defaults."""
+    if given is None or (isinstance(given, _Config) and not isinstance(given, options_type)):
+        return options_type()
+    if isinstance(given, options_type):
+        return given
+    if isinstance(given, Mapping):
+        return options_type.from_dict(given, where=field)
+    raise ConfigError(f"The '{field}' parameter of VAE must be a mapping of options. Got {given!r} instead.")
+
+
 def fold_legacy_net_fields(options: dict, net: str | None = None) -> dict:
     """Move the flat ``conv_channels`` / ``residual_blocks`` of older configs and of the command line into
     ``net_options`` (where the conv family reads them); other nets never used them. ``net`` is the net

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -14,16 +14,11 @@ from torch.distributions import Distribution, Independent, Normal
 
 from . import noise
 from ._validation import Interval, check_param
-from .config import ModelConfig, _Config
+from .config import ModelConfig, NoOptions, _Config, sub_config
 from .errors import ConfigError
 from .registry import PRIORS
 
 __all__ = ["Prior", "StandardNormal", "MixtureOfGaussians", "VampPrior", "MixtureOptions", "build_prior"]
-
-
-@dataclass(frozen=True, kw_only=True)
-class NoOptions(_Config):
-    """A prior without options of its own."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,13 +55,7 @@ class Prior(nn.Module):
     @classmethod
     def options(cls, given: Any) -> _Config:
         """``prior_options`` as this prior's options record (defaults filled, unknown keys refused)."""
-        if given is None or (isinstance(given, _Config) and not isinstance(given, cls.Options)):
-            return cls.Options()
-        if isinstance(given, cls.Options):
-            return given
-        if isinstance(given, Mapping):
-            return cls.Options.from_dict(given, where="prior_options")
-        raise ConfigError(f"The 'prior_options' parameter of VAE must be a mapping. Got {given!r} instead.")
+        return sub_config(cls.Options, given, "prior_options")
 
     @classmethod
     def from_config(cls, config: ModelConfig, *, encode=None) -> "Prior":

@@ -11,12 +11,12 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from torch import nn
 
 from .._validation import Interval, check_param
-from ..config import ModelConfig, _check_int_tuple, _Config
+from ..config import ModelConfig, NoOptions, _check_int_tuple, _Config, sub_config
 from ..errors import ConfigError
 from ..registry import NETS
 from .conv import ConvDecoder, ConvEncoder
@@ -24,11 +24,6 @@ from .mlp import MLP, MLPDecoder, MLPEncoder
 
 __all__ = ["NetFamily", "ConvOptions", "NoOptions", "build_encoder", "build_decoder", "encoder_trunk", "MLP", "MLPEncoder", "MLPDecoder",
            "ConvEncoder", "ConvDecoder"]
-
-
-@dataclass(frozen=True, kw_only=True)
-class NoOptions(_Config):
-    """A family without options of its own."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,16 +57,7 @@ class NetFamily:
 
     def options(self, given: Any) -> _Config:
         """``net_options`` as this family's options record (defaults filled, unknown keys refused)."""
-        if given is None:
-            return self.Options()
-        if isinstance(given, self.Options):
-            return given
-        if isinstance(given, _Config):  # another family's options (e.g. config.replace(net=...)): not ours
-            return self.Options()
-        if isinstance(given, Mapping):
-            return self.Options.from_dict(given, where="net_options")
-        raise ConfigError(f"The 'net_options' parameter of VAE must be a mapping of the net's options. "
-                          f"Got {given!r} instead.")
+        return sub_config(self.Options, given, "net_options")
 
     def check_shape(self, config: ModelConfig) -> None:
         """Refuse a ``data_shape`` this family cannot read."""
