@@ -100,13 +100,9 @@ class Dataset:
         if isinstance(index, torch.Tensor):
             index = index.numpy()
         if isinstance(index, np.ndarray):
-            # memmap fancy indexing is fastest on sorted indices; restore the requested order afterwards.
-            from .sources import read_rows
+            from .sources import read_rows  # rows read in file order, returned in the order asked
 
-            order = np.argsort(index, kind="stable")
-            out = np.empty((len(index), *self.shape), dtype=np.float32)
-            out[order] = read_rows(self.x, index[order])
-            return torch.from_numpy(out)
+            return torch.from_numpy(read_rows(self.x, index))
         return torch.from_numpy(np.asarray(self.x[index], dtype=np.float32))
 
     def batches(

@@ -298,10 +298,8 @@ class BinarizedRows:
         from .sources import positions, read_rows
 
         pos = positions(index, len(self))
-        pos = np.where(pos < 0, pos + len(self), pos)
-        order = np.argsort(pos, kind="stable")
-        x = np.empty((len(pos), *self.shape[1:]), dtype=np.float32)
-        x[order] = read_rows(self.base, pos[order])
+        pos = np.where(pos < 0, pos + len(self), pos)  # the row's own seed, whichever way it is named
+        x = read_rows(self.base, pos)
         if x.size and (x.min() < 0 or x.max() > 1):
             raise DataError("binarize='dynamic' needs values in [0, 1]; the validation data has values outside it.")
         for i, row in enumerate(pos.tolist()):

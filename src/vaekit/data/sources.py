@@ -27,13 +27,16 @@ def positions(index, n: int) -> np.ndarray:
     return a.astype(np.int64)
 
 
-def read_rows(source, index: np.ndarray) -> np.ndarray:
-    """Rows ``index`` (sorted ascending) of ``source`` as float32.
+def read_rows(source, index) -> np.ndarray:
+    """Rows ``index`` (an int array in any order; negative rows count from the end) of ``source`` as
+    float32, in the order asked for.
 
-    A C-ordered memory map is read with ``os.pread`` on its file, not through the mapping: pages read
-    through a mapping stay in this process's resident memory, while ``pread`` leaves them in the page
-    cache only, so streaming a file larger than RAM keeps memory bounded.
+    The rows are read in file order (memory maps read fastest so; parquet row groups are each decoded
+    once). A C-ordered memory map is read with ``os.pread`` on its file, not through the mapping: pages
+    read through a mapping stay in this process's resident memory, while ``pread`` leaves them in the
+    page cache only, so streaming a file larger than RAM keeps memory bounded.
     """
+    index = np.asarray(index, dtype=np.int64)
     start = _file_position(source)
     if start is not None and len(index):
         n = source.shape[0]
@@ -41,13 +44,17 @@ def read_rows(source, index: np.ndarray) -> np.ndarray:
             bad = int(index.min() if index.min() < -n else index.max())
             raise IndexError(f"Row {bad} is out of range for {n:,} rows.")
         index = np.where(index < 0, index + n, index)  # numpy's meaning of negative rows
-        if np.any(np.diff(index) < 0):  # sorted by the caller before mapping negatives
-            order = np.argsort(index, kind="stable")
-            out = np.empty((len(index), *source.shape[1:]), dtype=np.float32)
-            out[order] = _pread_rows(source, index[order], start)
-            return out
-        return _pread_rows(source, index, start)
-    return np.asarray(source[index], dtype=np.float32)
+    order = np.argsort(index, kind="stable")
+    in_order = index[order]
+    if start is not None and len(index):
+        rows = _pread_rows(source, in_order, start)
+    else:
+        rows = np.asarray(source[in_order], dtype=np.float32)
+    if np.array_equal(order, np.arange(len(order))):
+        return rows  # asked in file order already: no second copy
+    out = np.empty_like(rows)
+    out[order] = rows
+    return out
 
 
 def _file_position(a) -> int | None:
@@ -98,11 +105,7 @@ class Rows:
         return len(self.index)
 
     def __getitem__(self, index) -> np.ndarray:
-        wanted = self.index[positions(index, len(self))]
-        order = np.argsort(wanted, kind="stable")  # memory maps read fastest in file order
-        out = np.empty((len(wanted), *self.shape[1:]), dtype=np.float32)
-        out[order] = read_rows(self.base, wanted[order])
-        return out
+        return read_rows(self.base, self.index[positions(index, len(self))])
 
 
 def take_rows(source, index) -> Rows:
