@@ -691,3 +691,13 @@ def test_each_case_is_one_line_without_debug_and_a_traceback_with_it(tmp_path, b
     assert len(lines) == 1 and lines[0].startswith("Error: ") and "Traceback" not in plain.output, plain.output
     debug = invoke("--debug", *args)
     assert debug.exit_code != 0 and isinstance(debug.exception, DataError), repr(debug.exception)
+
+
+def test_a_chunked_body_under_the_limit_is_served(live_server):
+    # the chunked body is read ahead of the app (up to the limit) and then replayed to it
+    _, port = live_server
+    row = b"[0.1, 0, 0, 0, 0]" + b" " * 160  # JSON whitespace: 200 rows of 177 bytes, ~35 KB (over half the limit)
+    body = b'{"arrays": [' + b", ".join([row] * 200) + b"]}"
+    assert 32 * 1024 < len(body) < 64 * 1024
+    got = _post_all_then_read(port, "/encode", body, chunked=True, content_type="application/json")
+    assert got.startswith(b"HTTP/1.1 200"), got[:300]

@@ -165,7 +165,10 @@ class _BodyLimit:
 
     * A body above ``limit`` bytes (by Content-Length, or counted as it streams in) gets a 413. The rest
       of the body is read and discarded first (up to ``drain`` bytes), so that a client that sends the
-      whole body before reading receives the 413 instead of a connection reset.
+      whole body before reading receives the 413 instead of a connection reset. A body without a
+      Content-Length (chunked) is read up to the limit before the app sees it: otherwise a parser that
+      fails on the first bytes (a multipart form that is not one) would answer 400 or 413 depending on
+      how the bytes happened to arrive.
     * A body that is not complete ``timeout`` seconds after the request started (a Content-Length
       larger than what is sent, or a client trickling bytes) gets a 408 and the connection is closed.
     """
@@ -199,6 +202,31 @@ class _BodyLimit:
                 return
         seen = 0
         body_done = False
+        if declared is None:  # chunked: read (at most limit + one message) before the app parses anything
+            buffered: list = []
+            while True:
+                try:
+                    message = await asyncio.wait_for(receive(), timeout=max(deadline - loop.time(), 0.0))
+                except asyncio.TimeoutError:
+                    e = _BodyTimeout(self.timeout)
+                    await JSONResponse({"detail": e.detail}, status_code=e.status_code, headers=e.headers)(
+                        scope, receive, send)
+                    return
+                buffered.append(message)
+                if message["type"] != "http.request":
+                    break
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    if message.get("more_body", False):
+                        await self._discard(receive, deadline, loop, seen)
+                    await self._reject(scope, receive, send, None)
+                    return
+                if not message.get("more_body", False):
+                    break
+            upstream, seen = receive, 0  # guarded_receive counts the replayed body again
+
+            async def receive():  # the buffered messages, then the connection's own (disconnect)
+                return buffered.pop(0) if buffered else await upstream()
 
         async def guarded_receive():
             nonlocal seen, body_done
