@@ -302,3 +302,12 @@ def test_a_bug_is_not_reported_as_bad_input(monkeypatch, digits_run):
     monkeypatch.setattr(runs, "load_run", broken)
     result = invoke("eval", digits_run)
     assert result.exit_code == 1 and isinstance(result.exception, RuntimeError)
+
+
+def test_train_takes_the_dreg_estimator_and_the_run_remembers_it(tmp_path):
+    np.save(tmp_path / "x.npy", np.random.default_rng(5).random((40, 6)).astype(np.float32))
+    ok("train", tmp_path / "x.npy", "--out", tmp_path / "r", "--iwae-k", "3", "--iwae-gradient", "dreg", *TINY)
+    model = json.loads((tmp_path / "r" / "config.json").read_text())["model"]
+    assert (model["iwae_k"], model["iwae_gradient"]) == (3, "dreg")
+    bad = invoke("train", tmp_path / "x.npy", "--out", tmp_path / "r2", "--iwae-gradient", "vimco", *TINY)
+    assert bad.exit_code != 0 and "iwae_gradient" in bad.output

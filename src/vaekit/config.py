@@ -151,9 +151,13 @@ class ModelConfig(_Config):
         Missing keys take the family's defaults; unknown keys are refused.
     activation : str
         Hidden activation.
-    likelihood : {"bernoulli", "gaussian", "heteroscedastic_gaussian", "discretized_logistic", "beta_binomial", "categorical256"}
+    likelihood : {"bernoulli", "gaussian", "heteroscedastic_gaussian", "discretized_logistic", "beta_binomial", "categorical256", "mixed"}
         Family of p(x|z). ``"gaussian"`` learns one standard deviation per feature;
-        ``"heteroscedastic_gaussian"`` has the decoder output it as a function of z.
+        ``"heteroscedastic_gaussian"`` has the decoder output it as a function of z. ``"mixed"`` (tables)
+        is a Gaussian per numeric feature and a categorical per one-hot block.
+    likelihood_options : mapping or None
+        Options of the likelihood only (a sub-config declared by the family in :mod:`vaekit.likelihoods`),
+        e.g. for ``"mixed"``: ``{"categorical": ((start, width), ...)}``, the one-hot blocks of the features.
     prior : {"standard_normal", "mixture", "vamp"}
         Family of p(z): N(0, I); a learned mixture of Gaussians; or the VampPrior (a mixture of the
         posteriors of learned pseudo-inputs, Tomczak & Welling 2018). The learned priors have no closed-form
@@ -167,6 +171,12 @@ class ModelConfig(_Config):
         Minimum KL in nats per latent dimension, averaged over a batch (Kingma et al. 2016).
     iwae_k : int
         Importance samples in the training objective; 1 is the ELBO, >1 the IWAE bound (Burda et al. 2016).
+    iwae_gradient : {"iwae", "dreg"}
+        Gradient estimator of the IWAE objective (``iwae_k > 1``). ``"iwae"``: the plain reparameterised
+        gradient of the bound, whose signal-to-noise ratio for the encoder falls as k grows (Rainforth et
+        al. 2018). ``"dreg"``: the doubly reparameterised estimator (Tucker et al. 2019), unbiased for the
+        same gradient, with the encoder's score-function term removed: the encoder gets weights
+        squared-normalised w_i^2, the decoder and prior the usual w_i. The bound's value is the same.
     logvar_min, logvar_max : float
         Clamp of the posterior log-variance, for numerical safety.
     missing : {"none", "ignore"}
@@ -201,11 +211,13 @@ class ModelConfig(_Config):
     net_options: Any = None
     activation: str = "elu"
     likelihood: str = "bernoulli"
+    likelihood_options: Any = None
     prior: str = "standard_normal"
     prior_options: Any = None
     beta: float = 1.0
     free_bits: float = 0.0
     iwae_k: int = 1
+    iwae_gradient: str = "iwae"
     logvar_min: float = -12.0
     logvar_max: float = 8.0
     missing: str = "none"
@@ -230,11 +242,13 @@ class ModelConfig(_Config):
         object.__setattr__(self, "hidden_dims", _check_int_tuple(o, "hidden_dims", self.hidden_dims))
         check_param(o, "activation", self.activation, Options(ACTIVATIONS))
         check_param(o, "likelihood", self.likelihood, Options(LIKELIHOODS.names()))
+        object.__setattr__(self, "likelihood_options", LIKELIHOODS.get(self.likelihood).options(self.likelihood_options))
         check_param(o, "prior", self.prior, Options(PRIORS.names()))
         object.__setattr__(self, "prior_options", PRIORS.get(self.prior).options(self.prior_options))
         check_param(o, "beta", self.beta, Interval("float", 0, None))
         check_param(o, "free_bits", self.free_bits, Interval("float", 0, None))
         check_param(o, "iwae_k", self.iwae_k, Interval("int", 1, None))
+        check_param(o, "iwae_gradient", self.iwae_gradient, Options(("iwae", "dreg")))
         check_param(o, "logvar_min", self.logvar_min, Interval("float"))
         check_param(o, "logvar_max", self.logvar_max, Interval("float", self.logvar_min, None, closed="neither"))
         check_param(o, "missing", self.missing, Options(MISSING))
@@ -387,6 +401,18 @@ class DataSpec(_Config):
         Column holding labels, if any.
     label_names : tuple of str
         Names of the classes, indexed by integer label.
+    integer_columns : tuple of str
+        Numeric columns holding whole numbers (decoded values are rounded).
+    bounds : tuple of tuple of float
+        ``(low, high)`` per numeric column (``numeric_columns`` order): decoded values are clipped to it.
+        Empty: no bounds.
+    modes : tuple of tuple of float
+        Mode-specific normalisation per numeric column (Xu et al. 2019, TVAE/CTGAN): the flat
+        ``(mean_1, std_1, mean_2, std_2, ...)`` of the column's Gaussian-mixture modes. A column with modes is
+        encoded as its value standardised within its most likely mode, followed by a one-hot block of the
+        mode (named ``"column#mode=k"``). Empty (or an empty entry): plain standardisation.
+    missing_rates : tuple of float
+        Share of missing cells per feature column (numeric then categorical order) in the training data.
     """
 
     kind: str
@@ -402,6 +428,10 @@ class DataSpec(_Config):
     categories: tuple[tuple[str, ...], ...] = ()
     label_column: str | None = None
     label_names: tuple[str, ...] = ()
+    integer_columns: tuple[str, ...] = ()
+    bounds: tuple[tuple[float, ...], ...] = ()
+    modes: tuple[tuple[float, ...], ...] = ()
+    missing_rates: tuple[float, ...] = ()
 
     def __post_init__(self):
         check_param("DataSpec", "kind", self.kind, Options(DATA_KINDS.names()))
@@ -413,8 +443,17 @@ class DataSpec(_Config):
             raise ConfigError(f"The 'name' parameter of DataSpec must be a str. Got {self.name!r} instead.")
         for field_name in ("columns", "numeric_columns", "categorical_columns", "label_names"):
             _check_tuple_of("DataSpec", field_name, getattr(self, field_name), str, "strings")
-        for field_name in ("mean", "std"):
+        for field_name in ("mean", "std", "missing_rates"):
             _check_tuple_of("DataSpec", field_name, getattr(self, field_name), (int, float), "numbers")
+        _check_tuple_of("DataSpec", "integer_columns", self.integer_columns, str, "strings")
+        for field_name in ("bounds", "modes"):
+            values = getattr(self, field_name)
+            _check_tuple_of("DataSpec", field_name, values, tuple, "sequences of numbers")
+            for v in values:
+                _check_tuple_of("DataSpec", field_name, v, (int, float), "sequences of numbers")
+            if values and len(values) != len(self.numeric_columns):
+                raise ConfigError(f"The '{field_name}' parameter of DataSpec must have one entry per numeric column "
+                                  f"({len(self.numeric_columns)}). Got {len(values)} instead.")
         _check_tuple_of("DataSpec", "categories", self.categories, tuple, "sequences of strings")
         for cats in self.categories:
             _check_tuple_of("DataSpec", "categories", cats, str, "sequences of strings")

@@ -631,12 +631,24 @@ class VAE(_SharedVerbs, nn.Module):
 
     def _iwae_objective(self, x, q, k, w, generator) -> Objective:
         z = self.reparameterize(q, k, generator)  # (k, batch, latent_dim)
-        log_px, log_ratio = self.log_weights(x, q, z, w)
+        dreg = self.config.iwae_gradient == "dreg"
+        # DReG (Tucker et al. 2019, eq. 7): log q scored with its parameters held fixed, so the encoder's
+        # gradient flows through z alone; the hook below turns its weights w_i into w_i^2.
+        log_px, log_ratio = self.log_weights(x, _detached(q) if dreg else q, z, w)
+        log_w = log_px + log_ratio  # (k, batch)
         # IWAE bound (Burda et al. 2016, eq. 8): log (1/k) sum_i w_i
-        bound = torch.logsumexp(log_px + log_ratio, dim=0) - math.log(k)  # (batch,)
+        bound = torch.logsumexp(log_w, dim=0) - math.log(k)  # (batch,)
+        loss = -bound.mean()
+        if dreg and torch.is_grad_enabled() and z.requires_grad:
+            w_norm = torch.softmax(log_w.detach(), dim=0)  # (k, batch), normalised importance weights
+            # d(sum_i w_i log w_i)/dz_i = w_i dlog w_i/dz_i; scaling the gradient reaching z by w_i makes
+            # the encoder's path gradient sum_i w_i^2 dlog w_i/dz_i dz_i/dphi; decoder and prior keep w_i.
+            z.register_hook(lambda g: g * w_norm[..., None])
+            surrogate = -(w_norm * log_w).sum(0).mean()
+            loss = surrogate + (loss - surrogate).detach()  # the bound's value, DReG's gradient
         kl_dims = self.prior.kl_per_dim(q)
-        kl = kl_dims.sum(-1) if kl_dims is not None else -log_ratio.mean(0) / max(w, 1e-12)
-        return Objective(loss=-bound.mean(), reconstruction_nll=-log_px.mean(0), kl=kl,
+        kl = kl_dims.sum(-1) if kl_dims is not None else -log_ratio.detach().mean(0) / max(w, 1e-12)
+        return Objective(loss=loss, reconstruction_nll=-log_px.mean(0), kl=kl,
                          extra={"iwae_bound": bound})
 
     def _over_labels(self, bound, x: torch.Tensor, y) -> torch.Tensor:
@@ -904,6 +916,13 @@ class VAE(_SharedVerbs, nn.Module):
         za = self.embed(a, y)[0]
         zb = self.embed(b, y)[0]
         return self.decode(interpolate_latents(za, zb, steps, spherical=spherical), y).mean
+
+
+def _detached(q: Distribution) -> Distribution:
+    """q(z|x) with its parameters cut from the graph (for scoring log q without its score-function gradient)."""
+    base = q.base_dist if isinstance(q, Independent) else q
+    out = Normal(base.loc.detach(), base.scale.detach())
+    return Independent(out, 1) if isinstance(q, Independent) else out
 
 
 class LabelHead(nn.Module):

@@ -115,6 +115,10 @@ def train(
     iwae_k: Annotated[
         Optional[int], typer.Option(min=1, help="Importance samples in the training objective (1 = ELBO).", show_default=False)
     ] = None,
+    iwae_gradient: Annotated[
+        Optional[str], typer.Option(help="Gradient estimator of the IWAE objective: iwae or dreg (doubly "
+                                         "reparameterised, Tucker et al. 2019) \\[default: iwae].", show_default=False)
+    ] = None,
     epochs: Annotated[Optional[int], typer.Option(min=1, help="Maximum epochs \\[default: 50].", show_default=False)] = None,
     batch_size: Annotated[Optional[int], typer.Option(min=1, help="Examples per step \\[default: 128].", show_default=False)] = None,
     lr: Annotated[Optional[float], typer.Option(min=0, help="Learning rate \\[default: 0.001].", show_default=False)] = None,
@@ -228,6 +232,7 @@ def train(
         "beta": beta,
         "free_bits": free_bits,
         "iwae_k": iwae_k,
+        "iwae_gradient": iwae_gradient,
     }
     train_options = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "kl_warmup": kl_warmup,
                      "lr_schedule": lr_schedule, "val_fraction": val_fraction, "max_time": max_time,
