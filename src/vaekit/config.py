@@ -305,8 +305,13 @@ class TrainConfig(_Config):
         Epochs without validation improvement before stopping; None disables early stopping.
     kl_warmup : int
         Length of the linear KL warm-up from 0 to ``beta`` (Bowman et al. 2016; Sønderby et al. 2016).
+    kl_warmup_layers : tuple of int or None
+        KL warm-up per latent layer of a hierarchical model (``prior="ladder"``), bottom layer first, in
+        ``kl_warmup_unit``: each layer's KL weight rises from 0 to ``beta`` over its own length (e.g.
+        ``(0, 20)`` lets the top layer's KL in later than the bottom's). None: every layer follows
+        ``kl_warmup``.
     kl_warmup_unit : {"epochs", "steps"}
-        Unit of ``kl_warmup``.
+        Unit of ``kl_warmup`` and ``kl_warmup_layers``.
     binarize : {"none", "dynamic"}
         ``"dynamic"`` redraws x ~ Bernoulli(x) for every batch (for [0, 1] images; Salakhutdinov & Murray 2008).
     seed : int
@@ -335,6 +340,7 @@ class TrainConfig(_Config):
     val_fraction: float = 0.1
     early_stopping_patience: int | None = 10
     kl_warmup: int = 0
+    kl_warmup_layers: tuple[int, ...] | None = None
     kl_warmup_unit: str = "epochs"
     binarize: str = "none"
     seed: int = 0
@@ -356,6 +362,9 @@ class TrainConfig(_Config):
         check_param(o, "val_fraction", self.val_fraction, Interval("float", 0, 1, closed="left"))
         check_param(o, "early_stopping_patience", self.early_stopping_patience, Interval("int", 1, None, optional=True))
         check_param(o, "kl_warmup", self.kl_warmup, Interval("int", 0, None))
+        if self.kl_warmup_layers is not None:
+            object.__setattr__(self, "kl_warmup_layers", _check_int_tuple(o, "kl_warmup_layers", self.kl_warmup_layers,
+                                                                          allow_empty=False, low=0))
         check_param(o, "kl_warmup_unit", self.kl_warmup_unit, Options(("epochs", "steps")))
         check_param(o, "binarize", self.binarize, Options(("none", "dynamic")))
         check_param(o, "seed", self.seed, Interval("int", 0, None))

@@ -374,7 +374,11 @@ class VAE(_SharedVerbs, nn.Module):
     def _posterior(self, h: torch.Tensor) -> Distribution:
         mu, logvar = h.chunk(2, dim=-1)
         logvar = logvar.clamp(self.config.logvar_min, self.config.logvar_max)
-        return Independent(Normal(mu, torch.exp(0.5 * logvar), validate_args=False), 1)
+        q = Independent(Normal(mu, torch.exp(0.5 * logvar), validate_args=False), 1)
+        # A prior may shape inference (the ladder prior's top-down posterior); while the prior is being
+        # built (a VampPrior calls encode) there is none yet.
+        prior = self._modules.get("prior")
+        return q if prior is None else prior.posterior(q)
 
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> Distribution:
         """p(x|z) (or p(x|z,y)): batch shape ``z.shape[:-1]``, event shape ``data_shape``.
@@ -463,9 +467,17 @@ class VAE(_SharedVerbs, nn.Module):
         through the examples), (n, batch, latent_dim) gives each its own. A point-mass posterior (the
         autoencoder's) gives its code, repeated ``n`` times.
         """
-        base = q.base_dist if isinstance(q, Independent) else q
         if isinstance(q, PointMass):
             return q.rsample(() if n is None else (n,))
+        if hasattr(q, "rsample_with"):  # a posterior that is a function of noise (the ladder's top-down one)
+            if eps is None:
+                shape = (*q.batch_shape, *q.event_shape) if n is None else (n, *q.batch_shape, *q.event_shape)
+                eps = noise.randn(shape, generator, batch_axis=0 if n is None else 1, device=q.loc_hat.device,
+                                  dtype=q.loc_hat.dtype)
+            elif eps.dim() == 2:
+                eps = eps[:, None, :]  # (n, 1, latent): the same draws for every example
+            return q.rsample_with(eps.to(device=q.loc_hat.device, dtype=q.loc_hat.dtype))
+        base = q.base_dist if isinstance(q, Independent) else q
         if eps is not None:
             eps = eps.to(device=base.loc.device, dtype=base.loc.dtype)
             if eps.dim() == 2:
@@ -508,13 +520,24 @@ class VAE(_SharedVerbs, nn.Module):
         x, target = self._input_and_target(x, target, generator)
         w = self.config.beta if kl_weight is None else kl_weight
         if self.conditional:
-            return self._labelled_objective(x, target, y, w, generator)
+            return self._labelled_objective(x, target, y, _one_weight(w), generator)
         q = self.encode(x)
         k = self.config.iwae_k
         if k > 1:
             return self._iwae_objective(target, q, k, w, generator)
         z = self.reparameterize(q, None, generator)  # (batch, latent_dim)
         rec = -self.log_px(self.decode(z), target)  # (batch,)  Kingma & Welling 2014, eq. 10, one sample
+        if hasattr(q, "log_prob_layers"):  # hierarchical latents: a KL per layer
+            kl_layers = q.log_prob_layers(z) - self.prior.log_prob_layers(z)  # (batch, L), one-sample MC
+            per_layer = kl_layers.mean(0)
+            if self.config.free_bits > 0:
+                # free bits per layer (a group of dims_l dimensions): no pressure below lambda * dims_l nats
+                floor = self.config.free_bits * torch.tensor(self.prior.dims, dtype=per_layer.dtype, device=per_layer.device)
+                per_layer = torch.maximum(per_layer, floor)
+            weights = torch.as_tensor(w, dtype=per_layer.dtype, device=per_layer.device).expand_as(per_layer)
+            loss = rec.mean() + (weights * per_layer).sum()  # a KL weight per layer (per-layer warm-up)
+            return Objective(loss=loss, reconstruction_nll=rec, kl=kl_layers.sum(-1))
+        w = _one_weight(w)
         kl_dims = self.prior.kl_per_dim(q)  # (batch, latent_dim) or None
         if kl_dims is None:
             kl = q.log_prob(z) - self.prior.log_prob(z)  # single-sample Monte Carlo KL
@@ -626,6 +649,9 @@ class VAE(_SharedVerbs, nn.Module):
         ``logsumexp(log_px + log_ratio, 0) - log k``.
         """
         log_px = self.log_px(self.decode(z, y), x.expand(z.shape[0], *x.shape))  # (k, batch)
+        if isinstance(kl_weight, (tuple, list)):  # one weight per latent layer (hierarchical latents)
+            per_layer = self.prior.log_prob_layers(z) - q.log_prob_layers(z)  # (k, batch, L)
+            return log_px, (per_layer * per_layer.new_tensor(kl_weight)).sum(-1)
         log_ratio = self.prior.log_prob(z) - q.log_prob(z)  # (k, batch)
         return log_px, kl_weight * log_ratio
 
@@ -647,7 +673,7 @@ class VAE(_SharedVerbs, nn.Module):
             surrogate = -(w_norm * log_w).sum(0).mean()
             loss = surrogate + (loss - surrogate).detach()  # the bound's value, DReG's gradient
         kl_dims = self.prior.kl_per_dim(q)
-        kl = kl_dims.sum(-1) if kl_dims is not None else -log_ratio.detach().mean(0) / max(w, 1e-12)
+        kl = kl_dims.sum(-1) if kl_dims is not None else (q.log_prob(z) - self.prior.log_prob(z)).detach().mean(0)
         return Objective(loss=loss, reconstruction_nll=-log_px.mean(0), kl=kl,
                          extra={"iwae_bound": bound})
 
@@ -916,6 +942,13 @@ class VAE(_SharedVerbs, nn.Module):
         za = self.embed(a, y)[0]
         zb = self.embed(b, y)[0]
         return self.decode(interpolate_latents(za, zb, steps, spherical=spherical), y).mean
+
+
+def _one_weight(w) -> float:
+    """A single KL weight: per-layer weights need a hierarchical model (a ladder prior)."""
+    if isinstance(w, (tuple, list)):
+        raise ConfigError(f"Per-layer KL weights {tuple(w)} need a model with hierarchical latents (prior='ladder').")
+    return w
 
 
 def _detached(q: Distribution) -> Distribution:

@@ -46,6 +46,25 @@ def kl_weight_at(epoch: int, step: int, *, beta: float, warmup: int, unit: str, 
     return beta * min(1.0, progress)
 
 
+def _layer_warmups(model, cfg) -> int | tuple[int, ...]:
+    """``cfg.kl_warmup``, or ``cfg.kl_warmup_layers`` checked against the model's latent layers."""
+    if cfg.kl_warmup_layers is None:
+        return cfg.kl_warmup
+    layers = len(getattr(getattr(model, "prior", None), "dims", ()))
+    if layers < 2 or layers != len(cfg.kl_warmup_layers):
+        have = f"{layers} latent layers" if layers >= 2 else "one latent layer (no hierarchical prior)"
+        raise ConfigError(f"kl_warmup_layers={cfg.kl_warmup_layers} gives {len(cfg.kl_warmup_layers)} warm-up lengths; "
+                          f"the model has {have}. Give one length per layer (bottom first) or use kl_warmup.")
+    return cfg.kl_warmup_layers
+
+
+def _kl_weights(warmups, epoch: int, step: int, **kw) -> float | tuple[float, ...]:
+    """The KL weight at this step: one number, or one per latent layer (bottom first)."""
+    if isinstance(warmups, tuple):
+        return tuple(kl_weight_at(epoch, step, warmup=n, **kw) for n in warmups)
+    return kl_weight_at(epoch, step, warmup=warmups, **kw)
+
+
 def lr_at(
     step: int, *, lr: float, schedule: str, warmup_steps: int, total_steps: int, time_fraction: float | None = None
 ) -> float:
@@ -259,10 +278,12 @@ def fit(
             raise ConfigError("fit got an iterable without len(): the cosine learning-rate schedule needs max_time "
                               "(or lr_schedule='constant'), and KL warm-up needs kl_warmup_unit='steps'.") from None
     total_steps = steps_per_epoch * cfg.epochs
-    warm_steps = cfg.kl_warmup * (steps_per_epoch if cfg.kl_warmup_unit == "epochs" else 1)
+    warmups = _layer_warmups(model, cfg)  # one warm-up length, or one per latent layer
+    longest = max(warmups) if isinstance(warmups, tuple) else warmups
+    warm_steps = longest * (steps_per_epoch if cfg.kl_warmup_unit == "epochs" else 1)
     if warm_steps > total_steps:
         warnings.warn(
-            f"KL warm-up of {cfg.kl_warmup} {cfg.kl_warmup_unit} outlasts training ({cfg.epochs} epochs, "
+            f"KL warm-up of {longest} {cfg.kl_warmup_unit} outlasts training ({cfg.epochs} epochs, "
             f"{total_steps} steps): the KL weight never reaches beta={model.config.beta}.",
             UserWarning, stacklevel=2,
         )
@@ -355,8 +376,8 @@ def _loop(model, cfg, batches, transforms, val, opt, generator, state, best_stat
                        total_steps=total_steps, time_fraction=time_fraction)
             for group in opt.param_groups:
                 group["lr"] = lr
-            w = kl_weight_at(epoch, state.step, beta=model.config.beta, warmup=cfg.kl_warmup,
-                             unit=cfg.kl_warmup_unit, steps_per_epoch=steps_per_epoch)
+            w = _kl_weights(_layer_warmups(model, cfg), epoch, state.step, beta=model.config.beta,
+                            unit=cfg.kl_warmup_unit, steps_per_epoch=steps_per_epoch)
             for transform in transforms:  # e.g. dynamic binarisation
                 batch = transform(batch)
             batch = batch.to(device)
@@ -393,7 +414,8 @@ def _loop(model, cfg, batches, transforms, val, opt, generator, state, best_stat
         state.epoch = epoch + 1
         totals = ctx.all_reduce_sum(torch.cat([sums, torch.tensor([float(n_seen)], dtype=torch.float64)]))
         train_loss, train_rec, train_kl = (totals[:3] / max(float(totals[3]), 1.0)).tolist()
-        row = {"epoch": epoch + 1, "step": state.step, "lr": lr, "kl_weight": w,
+        row = {"epoch": epoch + 1, "step": state.step, "lr": lr,
+               "kl_weight": w if not isinstance(w, tuple) else sum(w) / len(w),  # the mean over layers
                "train_loss": train_loss, "train_reconstruction_nll": train_rec, "train_kl": train_kl,
                "val_loss": None, "val_reconstruction_nll": None, "val_kl": None}
         if val is not None:

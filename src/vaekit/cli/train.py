@@ -98,16 +98,26 @@ def train(
     ] = None,
     likelihood: Annotated[Optional[Likelihood], typer.Option(help="Family of p(x|z).", show_default=False)] = None,
     prior: Annotated[
-        Optional[str], typer.Option(help="Family of p(z): standard_normal, mixture (learned Gaussians) or vamp "
-                                         "(VampPrior).", show_default=False)
+        Optional[str], typer.Option(help="Family of p(z): standard_normal, mixture (learned Gaussians), vamp "
+                                         "(VampPrior) or ladder (hierarchical latents, top-down inference).",
+                                    show_default=False)
     ] = None,
     prior_components: Annotated[
         Optional[int], typer.Option("--prior-components", min=1, show_default=False,
                                     help="Components of a mixture or VampPrior (prior_options.components).")
     ] = None,
+    latent_layers: Annotated[
+        Optional[int], typer.Option("--latent-layers", min=2, show_default=False,
+                                    help="Stochastic layers of a ladder prior (prior_options.layers); latent_dim is "
+                                         "split between them \\[default: 2].")
+    ] = None,
     beta: Annotated[Optional[float], typer.Option(min=0, help="Weight of the KL term (1 = ELBO).", show_default=False)] = None,
     kl_warmup: Annotated[
         Optional[int], typer.Option(min=0, help="Epochs of linear KL warm-up from 0 to beta.", show_default=False)
+    ] = None,
+    kl_warmup_layers: Annotated[
+        Optional[str], typer.Option("--kl-warmup-layers", show_default=False,
+                                    help="KL warm-up epochs per latent layer of a ladder model, bottom first, e.g. 0,20.")
     ] = None,
     free_bits: Annotated[
         Optional[float], typer.Option(min=0, help="Minimum KL in nats per latent dimension.", show_default=False)
@@ -228,13 +238,15 @@ def train(
         "hidden_dims": _int_tuple(hidden_dims, "hidden_dims"),
         "likelihood": likelihood,
         "prior": prior,
-        "prior_options": None if prior_components is None else {"components": prior_components},
+        "prior_options": {k: v for k, v in (("components", prior_components), ("layers", latent_layers))
+                          if v is not None} or None,
         "beta": beta,
         "free_bits": free_bits,
         "iwae_k": iwae_k,
         "iwae_gradient": iwae_gradient,
     }
     train_options = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "kl_warmup": kl_warmup,
+                     "kl_warmup_layers": _int_tuple(kl_warmup_layers, "kl_warmup_layers"),
                      "lr_schedule": lr_schedule, "val_fraction": val_fraction, "max_time": max_time,
                      "precision": precision, "compile": True if compile_objective else None}
     run, dataset = train_run(
