@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch.distributions import Categorical, Independent, MixtureSameFamily, Normal
@@ -243,3 +244,18 @@ def test_cli_trains_a_ladder_model_with_per_layer_warm_up_and_evaluates_it(tmp_p
     np.save(tmp_path / "x.npy", vaekit.datasets.load("digits").x[:4].numpy())
     r = CliRunner().invoke(app, ["compress", str(tmp_path / "r"), str(tmp_path / "x.npy"), "-o", str(tmp_path / "c.vkz")])
     assert r.exit_code != 0 and "standard normal prior" in r.output, r.output
+
+
+def test_a_ladder_run_scores_anomalies_and_embeds_through_the_estimators(tmp_path):
+    from vaekit.tasks.anomaly import VAEOutlierDetector
+    from vaekit.tasks.embed import VAETransformer
+
+    data = vaekit.datasets.load("digits")
+    model = vaekit.VAE.for_data(data, latent_dim=4, hidden_dims=(16,), prior="ladder", prior_options={"cell_width": 8})
+    vaekit.fit(model, data, epochs=1, seed=0, out=tmp_path / "run", progress=False)
+    x = data.x[:20].numpy()
+    det = VAEOutlierDetector.from_run(tmp_path / "run")
+    scores = det.score_samples(x)
+    assert scores.shape == (20,) and bool(np.isfinite(scores).all())
+    z = VAETransformer.from_run(tmp_path / "run").transform(x)
+    assert z.shape == (20, 4)
