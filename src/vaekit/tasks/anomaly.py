@@ -491,7 +491,7 @@ class VAEOutlierDetector(OutlierMixin, VAEEstimator):
         rule = self.scoring_
         xb = model.check_input(xb.to(model.device))
         q = model.encode(xb)
-        mu = q.base_dist.loc  # (b, latent_dim)
+        mu = q.mean  # (b, latent_dim): the posterior mean (a ladder model's mean path)
         if rule == "reconstruction":
             diff = model.decode(mu).mean - xb  # (b, *data_shape)
             return -diff.pow(2).flatten(1).sum(1)
