@@ -19,6 +19,15 @@ Usage::
     python bench/mnist_nll.py --minutes 10                 # the acceptance run (k=1000)
     python bench/mnist_nll.py --minutes 2 --k 100          # a quick comparison
     python bench/mnist_nll.py --quick --minutes 0.5 --k 10  # smoke test on 6,000 / 1,000 images
+    python bench/mnist_nll.py --presets fast,default,best --curve 10,20,40,60   # NLL-vs-minutes curves
+
+With ``--presets`` each named preset trains with its whole recipe (``VAE.for_data(train, preset=p)`` and
+``default_train_config(spec, preset=p, max_time=...)``, as ``vaekit train --preset p --max-time`` does).
+With ``--curve`` the budget is the last mark, and each model (presets and reference) is scored at every
+mark: its weights are copied at the end of the epoch in which its training time passes the mark (the
+last mark scores what training returns) and all copies are scored after training, so scoring never eats
+the budget. The learning rate anneals over the whole budget, so an early mark is a model mid-schedule,
+not what a run with that budget alone would reach (``--minutes M`` measures that).
 
 The last line of stdout is one JSON object; the full record goes to ``bench/out/mnist_nll.json``.
 """
@@ -63,9 +72,24 @@ def parse_args(argv=None):
     p.add_argument("--priors", default="standard_normal",
                    help="comma-separated priors of the vaekit preset to train, one after another in this run, each "
                         "with the same budget (default standard_normal; e.g. standard_normal,mixture,vamp)")
+    p.add_argument("--presets", default=None,
+                   help="comma-separated presets (fast,default,best) to train with their whole recipes, each with "
+                        "the same budget; replaces --priors")
+    p.add_argument("--curve", default=None,
+                   help="comma-separated minutes (e.g. 10,20,40,60): score every model at each; the budget is the "
+                        "last (overrides --minutes)")
     p.add_argument("--quick", action="store_true",
                    help="6,000 training and 1,000 test images: a smoke test, not a measurement")
     args = p.parse_args(argv)
+    args.marks = None
+    if args.curve:
+        try:
+            args.marks = sorted(float(m) for m in args.curve.split(",") if m.strip())
+        except ValueError:
+            p.error(f"--curve takes comma-separated minutes like 10,20,40,60; got {args.curve!r}")
+        if not args.marks or args.marks[0] <= 0:
+            p.error("--curve minutes must be > 0")
+        args.minutes = args.marks[-1]
     if args.minutes <= 0:
         p.error("--minutes must be > 0")
     if args.k < 1:
@@ -105,18 +129,54 @@ def probe_eval_minutes(label: str, run_eval, n_total: int, k: int, budget: float
     return est
 
 
-def run_vaekit(train, test_bin, args, prior: str = "standard_normal") -> dict:
-    # the default preset; a learned prior is the one override (same net, likelihood and budget)
-    model = vaekit.VAE.for_data(train) if prior == "standard_normal" else vaekit.VAE.for_data(train, prior=prior)
+class Snapshots(vaekit.Callback):
+    """Copies of the weights at the end of the epoch in which training time passes each mark (seconds)
+    but the last (the last mark scores what training returns)."""
+
+    def __init__(self, model, marks_s):
+        self.model, self.marks, self.saved = model, list(marks_s[:-1]), {}
+
+    def on_epoch_end(self, state, row):
+        self.take(state.elapsed)
+
+    def take(self, elapsed: float) -> None:
+        while self.marks and elapsed >= self.marks[0]:
+            self.saved[self.marks.pop(0)] = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+
+
+def score_marks(label, model, saved, marks_s, run_eval, args) -> dict:
+    """{minutes: test NLL} at each mark but the last (scored by the caller on the final weights); a mark
+    training never reached (it stopped early) gets the final weights. The model ends holding them again."""
+    final = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    curve = {}
+    for m in marks_s[:-1]:
+        model.load_state_dict(saved.get(m, final))
+        curve[f"{m / 60:g}"] = run_eval(args.k, progress=EvalProgress(f"{label} at {m / 60:g} min IWAE-{args.k}"))["nll"]
+        C.log(f"{label}: {m / 60:g} min -> test NLL {curve[f'{m / 60:g}']:.2f}")
+    model.load_state_dict(final)
+    return curve
+
+
+def run_vaekit(train, test_bin, args, prior: str = "standard_normal", preset: str | None = None) -> dict:
+    # a preset's whole recipe (model and training); or the default preset with a learned prior as the one
+    # override (same net, likelihood and budget)
+    if preset is not None:
+        model = vaekit.VAE.for_data(train, preset=preset)
+    else:
+        model = vaekit.VAE.for_data(train) if prior == "standard_normal" else vaekit.VAE.for_data(train, prior=prior)
     # The budget is max_time; epochs only has to be large enough never to stop training first.
     # The documented preset: for grey images AdamW lr 3e-3, batch 128, dynamic binarisation, cosine decay
     # that follows the max_time budget, 10% validation split.
-    cfg = default_train_config(train.spec, max_time=args.minutes * 60, epochs=10_000, seed=args.seed)
-    C.log(f"vaekit ({prior} prior): {model.config.hidden_dims} latent {model.config.latent_dim} {model.config.activation} "
-          f"{model.config.likelihood}, {sum(p.numel() for p in model.parameters()):,} parameters; "
-          f"training preset default_train_config(spec): {cfg.to_dict()}")
+    cfg = default_train_config(train.spec, preset=preset or "default", max_time=args.minutes * 60, epochs=10_000,
+                               seed=args.seed)
+    what = f"preset {preset}" if preset is not None else f"{prior} prior"
+    C.log(f"vaekit ({what}): {model.config.hidden_dims} latent {model.config.latent_dim} {model.config.activation} "
+          f"{model.config.likelihood} prior {model.config.prior}, {sum(p.numel() for p in model.parameters()):,} "
+          f"parameters; training preset default_train_config(spec): {cfg.to_dict()}")
+    marks_s = [m * 60 for m in args.marks] if args.marks else None
+    snaps = Snapshots(model, marks_s) if marks_s else None
     t0 = time.perf_counter()
-    history = vaekit.fit(model, train, cfg, progress=False)
+    history = vaekit.fit(model, train, cfg, progress=False, callbacks=[snaps] if snaps else ())
     train_s = time.perf_counter() - t0
     last = history.rows[-1]
     C.log(f"vaekit: {len(history)} epochs in {train_s / 60:.2f} min ({history.stop_reason}); last train loss "
@@ -127,10 +187,14 @@ def run_vaekit(train, test_bin, args, prior: str = "standard_normal") -> dict:
         return vaekit.evaluate(model, data, k=k, batch_size=args.eval_batch_size, seed=0, progress=progress)
 
     est = probe_eval_minutes("vaekit", run_eval, len(test_bin), args.k, args.eval_budget_minutes)
+    curve = score_marks(f"vaekit ({what})", model, snaps.saved, marks_s, run_eval, args) if snaps else None
     t0 = time.perf_counter()
     ev = run_eval(args.k, progress=EvalProgress(f"vaekit IWAE-{args.k}"))
     eval_s = time.perf_counter() - t0
+    if curve is not None:
+        curve[f"{args.marks[-1]:g}"] = ev["nll"]
     return {
+        "preset": preset, "curve": curve,
         "model_config": model.config.to_dict(), "train_config": cfg.to_dict(),
         "parameters": sum(p.numel() for p in model.parameters()),
         "n_fit": len(train) - round(cfg.val_fraction * len(train)), "n_val": round(cfg.val_fraction * len(train)),
@@ -151,11 +215,15 @@ def run_reference(x_train: torch.Tensor, test_bin, args) -> dict:
     budget = args.minutes * 60
     C.log(f"reference: 784-400-20 ReLU, {sum(p.numel() for p in model.parameters()):,} parameters, "
           f"Adam lr {REF_LR}, batch {REF_BATCH_SIZE}, dynamic binarisation")
+    marks_s = [m * 60 for m in args.marks] if args.marks else None
+    snaps = Snapshots(model, marks_s) if marks_s else None
     t0 = time.perf_counter()
     epochs, losses = 0, []
     while True:  # stop after the epoch in which the budget runs out, as vaekit's max_time does
         losses.append(C.reference_train_epoch(model, opt, loader, binarize=True))
         epochs += 1
+        if snaps:
+            snaps.take(time.perf_counter() - t0)
         if time.perf_counter() - t0 >= budget:
             break
     train_s = time.perf_counter() - t0
@@ -167,10 +235,14 @@ def run_reference(x_train: torch.Tensor, test_bin, args) -> dict:
         return C.reference_evaluate(model, x, k=k, batch_size=args.eval_batch_size, seed=0, progress=progress)
 
     est = probe_eval_minutes("reference", run_eval, len(x_test), args.k, args.eval_budget_minutes)
+    curve = score_marks("reference", model, snaps.saved, marks_s, run_eval, args) if snaps else None
     t0 = time.perf_counter()
     ev = run_eval(args.k, progress=EvalProgress(f"reference IWAE-{args.k}"))
     eval_s = time.perf_counter() - t0
+    if curve is not None:
+        curve[f"{args.marks[-1]:g}"] = ev["nll"]
     return {
+        "curve": curve,
         "parameters": sum(p.numel() for p in model.parameters()), "epochs": epochs, "train_minutes": train_s / 60,
         "last_train_loss": losses[-1], "train_loss_per_epoch": losses,
         "test_neg_elbo": ev["neg_elbo"], "test_nll": ev["nll"], "bits_per_dim": C.bits_per_dim(ev["nll"]),
@@ -193,15 +265,21 @@ def main(argv=None) -> dict:
 
     results = {}
     priors = [p.strip() for p in args.priors.split(",") if p.strip()]
+    presets = [p.strip() for p in args.presets.split(",") if p.strip()] if args.presets else []
     if args.only in ("both", "vaekit"):
-        for prior in priors:
-            results["vaekit" if prior == priors[0] else f"vaekit[{prior}]"] = run_vaekit(train, test_bin, args, prior)
+        if presets:
+            for preset in presets:
+                results[f"preset:{preset}"] = run_vaekit(train, test_bin, args, preset=preset)
+        else:
+            for prior in priors:
+                results["vaekit" if prior == priors[0] else f"vaekit[{prior}]"] = run_vaekit(train, test_bin, args, prior)
     if args.only in ("both", "reference"):
         results["reference"] = run_reference(train.get(slice(None)), test_bin, args)
 
     info = C.machine_info()
     rows = []
-    labels = {"vaekit": f"vaekit preset ({priors[0]} prior)", "reference": "reference 784-400-20"}
+    labels = {"vaekit": f"vaekit preset ({priors[0]} prior)", "reference": "reference 784-400-20",
+              **{f"preset:{p}": f"vaekit --preset {p}" for p in presets}}
     for name, r in results.items():
         rows.append([labels.get(name, name.replace("vaekit[", "vaekit preset (").replace("]", " prior)")), f"{r['parameters']:,}", r["epochs"], r["train_minutes"], r["test_neg_elbo"],
                      r["test_nll"], r["bits_per_dim"], r["eval_minutes"]])
@@ -211,7 +289,11 @@ def main(argv=None) -> dict:
         ["model", "params", "train epochs", "train min", "test neg-ELBO", f"test NLL (k={args.k})", "bits/dim",
          "eval min"], rows)
 
-    v, r = results.get("vaekit"), results.get("reference")
+    if args.marks:
+        C.print_table(f"test NLL (k={args.k}) at each mark of one {args.minutes:g}-minute run per model",
+                      ["model", *[f"{m:g} min" for m in args.marks]],
+                      [[labels.get(n, n), *[r["curve"][f"{m:g}"] for m in args.marks]] for n, r in results.items()])
+    v, r = results.get("vaekit", results.get("preset:default")), results.get("reference")
     summary = {
         "benchmark": "mnist_nll",
         "vaekit_test_nll": None if v is None else round(v["test_nll"], 3),
@@ -225,7 +307,12 @@ def main(argv=None) -> dict:
         "torch_num_threads": torch.get_num_threads(),
         "vaekit_epochs": None if v is None else v["epochs"],
         "priors": {p: round(results["vaekit" if p == priors[0] else f"vaekit[{p}]"]["test_nll"], 3) for p in priors}
-        if args.only in ("both", "vaekit") else None,
+        if args.only in ("both", "vaekit") and not presets else None,
+        "presets": {p: (results[f"preset:{p}"]["curve"] or {f"{args.minutes:g}": results[f"preset:{p}"]["test_nll"]})
+                    for p in presets} or None,
+        "reference_curve": None if r is None else r["curve"],
+        "best_60min_nll": (round(results["preset:best"]["curve"]["60"], 3) if "preset:best" in results
+                           and (results["preset:best"]["curve"] or {}).get("60") is not None else None),
         "reference_epochs": None if r is None else r["epochs"],
         "target_nll": TARGET_NLL,
         "target_met": None if v is None or r is None else bool(v["test_nll"] <= TARGET_NLL
