@@ -94,7 +94,22 @@ def timed(fn: Callable, *args, **kwargs):
 
 
 # ============================================================================================= MNIST
-def one_class_mnist(args, arrays) -> dict:
+def flat_warning(flat: np.ndarray) -> str:
+    """The warning a user gets who passes flat [0, 1] pixel vectors without ``image_shape`` (a 1-epoch fit
+    of a few rows: the warning is raised before training)."""
+    import warnings
+
+    from vaekit import VAEOutlierDetector
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        VAEOutlierDetector(epochs=1, hidden_dims=(8,)).fit(flat[:64])
+    return " | ".join(str(w.message) for w in caught if issubclass(w.category, UserWarning))
+
+
+def one_class_mnist(args, arrays, *, flat: bool = False) -> dict:
+    """One-class MNIST; ``flat``: vaekit gets flat float vectors in [0, 1] (n, 784) with ``image_shape=(28, 28)``
+    instead of the uint8 images."""
     import torch
 
     from vaekit import VAEOutlierDetector
@@ -102,6 +117,7 @@ def one_class_mnist(args, arrays) -> dict:
     x_tr, y_tr, x_te, y_te = arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"]
     flat_te = x_te.reshape(len(x_te), -1).astype(np.float32) / 255
     per_digit: dict[int, dict] = {}
+    warning = None
     for c in args.digits:
         imgs = x_tr[y_tr == c]
         if args.train_limit:
@@ -114,31 +130,44 @@ def one_class_mnist(args, arrays) -> dict:
             params["epochs"] = args.epochs
         if args.minutes_per_digit:
             params["max_time"] = 60.0 * args.minutes_per_digit
-        det, t = timed(VAEOutlierDetector(**params).fit, imgs)
+        if flat:
+            if warning is None:
+                warning = flat_warning(flat_tr)
+                C.log(f"without image_shape: {warning or 'NO WARNING'}")
+            params["image_shape"] = (28, 28)
+            det, t = timed(VAEOutlierDetector(**params).fit, flat_tr)
+        else:
+            det, t = timed(VAEOutlierDetector(**params).fit, imgs)
         C.log(f"digit {c}: vaekit trained in {t:.0f} s ({len(det.history_)} epochs, scoring {det.scoring_})")
         row["vaekit_fit_s"] = round(t, 1)
         row["vaekit_epochs"] = len(det.history_)
         t = time.perf_counter()
-        for rule in RULES:  # the same fitted model under each scoring rule
+        for rule in (RULES if not flat else ("complexity",)):  # the same fitted model under each scoring rule
+            # (flat: the default rule only -- the model and its inputs are those of the image part)
             det.scoring_ = rule
-            row[f"rule_{rule}"] = auroc(y, -det.score_samples(x_te))
+            row[f"rule_{rule}"] = auroc(y, -det.score_samples(flat_te if flat else x_te))
         det.scoring_ = "complexity"
         row["vaekit_score_s"] = round(time.perf_counter() - t, 1)
         row["vaekit"] = row["rule_complexity"]
-        if not args.skip_pyod:
+        if not args.skip_pyod and not flat:
             torch.manual_seed(args.seed)
             s, t = timed(pyod_scores, flat_tr, flat_te, epochs=args.pyod_epochs, seed=args.seed)
             row["pyod"], row["pyod_s"] = auroc(y, s), round(t, 1)
-        s, t = timed(iforest_scores, flat_tr, flat_te, seed=args.seed)
-        row["iforest"], row["iforest_s"] = auroc(y, s), round(t, 1)
-        s, t = timed(pca_scores, flat_tr, flat_te, seed=args.seed)
-        row["pca"], row["pca_s"] = auroc(y, s), round(t, 1)
+        if not flat:  # the baselines see the same flat vectors either way: measured once, in the image part
+            s, t = timed(iforest_scores, flat_tr, flat_te, seed=args.seed)
+            row["iforest"], row["iforest_s"] = auroc(y, s), round(t, 1)
+            s, t = timed(pca_scores, flat_tr, flat_te, seed=args.seed)
+            row["pca"], row["pca_s"] = auroc(y, s), round(t, 1)
         per_digit[c] = row
         C.log("digit {}: ".format(c) + ", ".join(f"{k} {row[k]:.4f}" for k in (*DETECTORS, *(f"rule_{r}" for r in RULES))
                                                  if k in row))
     means = {k: float(np.mean([r[k] for r in per_digit.values()]))
              for k in (*DETECTORS, *(f"rule_{r}" for r in RULES)) if all(k in r for r in per_digit.values())}
-    return {"per_digit": per_digit, "mean": means}
+    out = {"per_digit": per_digit, "mean": means, "input": "flat float [0, 1] vectors, image_shape=(28, 28)" if flat
+           else "uint8 images (n, 28, 28)"}
+    if flat:
+        out["warning_without_image_shape"] = warning
+    return out
 
 
 # ============================================================================================= tables
@@ -189,6 +218,99 @@ def tables(args) -> dict:
     return {"per_table": results, "mean": {k: float(np.mean([r[k] for r in results.values()])) for k in keys}}
 
 
+# ============================================================================================= ADBench tables
+#: ADBench's tables (Han et al. 2022), one .npz each with X and y (1 = anomaly).
+ADBENCH_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "anomaly"
+#: The tables the defaults of VAEOutlierDetector were chosen on (every other one in ADBench-number order);
+#: the other nine were not looked at while tuning. Both halves are reported apart.
+SELECTION_TABLES = ("5_campaign", "12_fault", "17_InternetAds", "21_Lymphography", "23_mammography",
+                    "28_pendigits", "35_SpamBase", "39_vertebral", "42_WBC", "46_WPBC")
+ADBENCH_DETECTORS = ("vaekit", "iforest", "ecod", "knn", "pca")
+
+
+def load_adbench(folder: Path, max_rows: int | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """name -> (X float64, y int) for every .npz in ``folder``, in ADBench-number order; ``max_rows``: a seeded
+    subsample of bigger tables (exploration only, never the reported figure)."""
+    files = sorted(Path(folder).glob("*.npz"), key=lambda f: (int(f.stem.split("_")[0]) if f.stem.split("_")[0].isdigit()
+                                                               else 10**9, f.stem))
+    if not files:
+        raise SystemExit(f"no ADBench tables (*.npz) in {folder}")
+    out = {}
+    for f in files:
+        with np.load(f) as d:
+            X, y = np.asarray(d["X"], dtype=np.float64), np.asarray(d["y"]).astype(int).ravel()
+        if max_rows and len(X) > max_rows:
+            idx = np.sort(np.random.default_rng(0).choice(len(X), max_rows, replace=False))
+            X, y = X[idx], y[idx]
+        out[f.stem] = (X, y)
+    return out
+
+
+def adbench_scores(name: str, X: np.ndarray, seed: int, detectors=ADBENCH_DETECTORS) -> dict[str, tuple[np.ndarray, float]]:
+    """ADBench's unsupervised protocol: every detector is fitted on all rows (anomalies included) and scores
+    them; higher = more anomalous. vaekit gets the raw table (its defaults do their own scaling);
+    IsolationForest and ECOD are invariant to per-column affine scaling and get it raw too; kNN and PCA
+    (PyOD's defaults) get standardised columns."""
+    from sklearn.preprocessing import StandardScaler
+
+    from vaekit import VAEOutlierDetector
+
+    out = {}
+    xs = None
+    for det in detectors:
+        t = time.perf_counter()
+        if det == "vaekit":
+            s = -VAEOutlierDetector(seed=seed).fit(X).score_samples(X)
+        elif det == "iforest":
+            from sklearn.ensemble import IsolationForest
+
+            s = -IsolationForest(random_state=0).fit(X).score_samples(X)
+        elif det == "ecod":
+            from pyod.models.ecod import ECOD
+
+            s = ECOD().fit(X).decision_scores_
+        else:
+            if xs is None:
+                xs = StandardScaler().fit_transform(X)
+            if det == "knn":
+                from pyod.models.knn import KNN
+
+                s = KNN().fit(xs).decision_scores_
+            else:
+                from pyod.models.pca import PCA as PyodPCA
+
+                s = PyodPCA(random_state=0).fit(xs).decision_scores_
+        out[det] = (np.asarray(s, dtype=np.float64), time.perf_counter() - t)
+    return out
+
+
+def adbench(args) -> dict:
+    import warnings
+
+    per: dict[str, dict] = {}
+    for name, (X, y) in load_adbench(args.adbench_dir, args.adbench_max_rows).items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # PyOD's and scikit-learn's deprecation chatter
+            got = adbench_scores(name, X, args.seed)
+        row: dict[str, Any] = {"shape": list(X.shape), "anomaly_share": round(float(y.mean()), 4),
+                               "selection": name in SELECTION_TABLES}
+        for det, (s, t) in got.items():
+            s = np.nan_to_num(s, nan=np.nanmax(s) if np.isfinite(s).any() else 0.0, posinf=np.finfo(float).max)
+            row[det], row[f"{det}_s"] = auroc(y, s), round(t, 1)
+        per[name] = row
+        C.log(f"{name} {X.shape}: " + ", ".join(f"{d} {row[d]:.4f} ({row[d + '_s']:.0f} s)" for d in got))
+
+    def summary(names):
+        return {"tables": len(names), **{d: float(np.mean([per[n][d] for n in names])) for d in ADBENCH_DETECTORS},
+                "wins_vs_iforest": int(sum(per[n]["vaekit"] > per[n]["iforest"] for n in names))}
+
+    allnames = list(per)
+    return {"per_table": per, "all": summary(allnames),
+            "selection": summary([n for n in allnames if per[n]["selection"]]),
+            "held_out": summary([n for n in allnames if not per[n]["selection"]]),
+            "selection_tables": list(SELECTION_TABLES)}
+
+
 # ============================================================================================= main
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -203,12 +325,21 @@ def main(argv=None) -> None:
     p.add_argument("--test-limit", type=int, default=None, help="test images (default: all 10,000)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="anomaly.json", help="record file name under bench/out/")
     p.add_argument("--skip-pyod", action="store_true")
-    p.add_argument("--skip-tables", action="store_true")
+    p.add_argument("--skip-tables", action="store_true", help="no table part (same as --tables none)")
+    p.add_argument("--tables", choices=("sklearn", "adbench", "none"), default="sklearn",
+                   help="table part: the four scikit-learn one-class tasks, or ADBench's tables (unsupervised protocol)")
+    p.add_argument("--adbench-dir", default=str(ADBENCH_DIR), help="folder of ADBench .npz tables")
+    p.add_argument("--adbench-max-rows", type=int, default=None,
+                   help="subsample bigger ADBench tables (exploration only; default: every row)")
+    p.add_argument("--mnist", choices=("images", "flat", "both", "none"), default="images",
+                   help="one-class MNIST with uint8 images, with flat [0, 1] vectors plus image_shape, both, or none")
     p.add_argument("--quick", action="store_true",
                    help="smoke run: digits 0,1, 600 training / 2,000 test images, 3 epochs, 2 table splits")
     args = p.parse_args(argv)
     args.digits = [int(v) for v in args.digits.split(",") if v.strip()]
+    args.adbench_dir = Path(args.adbench_dir)
     args.table_epochs = args.table_epochs if args.table_epochs == "auto" else int(args.table_epochs)
     if args.quick:
         args.digits = args.digits[:2] if len(args.digits) > 2 else args.digits
@@ -222,29 +353,58 @@ def main(argv=None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     start = time.perf_counter()
-    arrays = C.subset_first(C.load_mnist(args.data), None, args.test_limit)
-    mnist = one_class_mnist(args, arrays)
-    tab = None if args.skip_tables else tables(args)
+    if args.skip_tables:
+        args.tables = "none"
+    arrays = C.subset_first(C.load_mnist(args.data), None, args.test_limit) if args.mnist != "none" else None
+    mnist = one_class_mnist(args, arrays) if args.mnist in ("images", "both") else None
+    flat = one_class_mnist(args, arrays, flat=True) if args.mnist in ("flat", "both") else None
+    tab = tables(args) if args.tables == "sklearn" else None
+    adb = adbench(args) if args.tables == "adbench" else None
     total = time.perf_counter() - start
 
-    cols = [k for k in (*DETECTORS, *(f"rule_{r}" for r in RULES)) if k in mnist["mean"]]
-    rows = [[str(c), *[r.get(k) for k in cols], r["vaekit_fit_s"]] for c, r in mnist["per_digit"].items()]
-    rows.append(["mean", *[mnist["mean"][k] for k in cols], None])
-    C.print_table("One-class MNIST AUROC (normal digit vs the rest of the test set)",
-                  ["digit", *[k.replace("rule_", "vaekit ") for k in cols], "vaekit fit s"],
-                  [[f"{v:.4f}" if isinstance(v, float) and k < len(cols) + 1 else v for k, v in enumerate(r)] for r in rows])
+    for part, what in ((mnist, "uint8 images"), (flat, "flat [0, 1] vectors, image_shape=(28, 28)")):
+        if part is None:
+            continue
+        cols = [k for k in (*DETECTORS, *(f"rule_{r}" for r in RULES)) if k in part["mean"]]
+        rows = [[str(c), *[r.get(k) for k in cols], r["vaekit_fit_s"]] for c, r in part["per_digit"].items()]
+        rows.append(["mean", *[part["mean"][k] for k in cols], None])
+        C.print_table(f"One-class MNIST AUROC, {what} (normal digit vs the rest of the test set)",
+                      ["digit", *[k.replace("rule_", "vaekit ") for k in cols], "vaekit fit s"],
+                      [[f"{v:.4f}" if isinstance(v, float) and k < len(cols) + 1 else v for k, v in enumerate(r)]
+                       for r in rows])
+    if adb is not None:
+        arows = [[n, "sel" if r["selection"] else "held", "x".join(map(str, r["shape"])),
+                  *[f"{r[d]:.4f}" for d in ADBENCH_DETECTORS], r["vaekit_s"]] for n, r in adb["per_table"].items()]
+        for key, label in (("selection", "mean (selection)"), ("held_out", "mean (held out)"), ("all", "mean (all)")):
+            arows.append([label, "", str(adb[key]["tables"]), *[f"{adb[key][d]:.4f}" for d in ADBENCH_DETECTORS],
+                          f"wins {adb[key]['wins_vs_iforest']}"])
+        C.print_table("ADBench tables, unsupervised (fit on all rows, score all rows): AUROC",
+                      ["table", "part", "shape", *ADBENCH_DETECTORS, "vaekit s"], arows)
     if tab is not None:
         tcols = list(tab["mean"])
         trows = [[n, *[f"{r[k]:.4f}" for k in tcols]] for n, r in tab["per_table"].items()]
         trows.append(["mean", *[f"{tab['mean'][k]:.4f}" for k in tcols]])
         C.print_table(f"Tabular AUROC (mean of {args.table_seeds} splits)", ["table", *tcols], trows)
 
-    record = {"machine": C.machine_info(), "args": {k: v for k, v in vars(args).items()}, "seconds": round(total, 1),
-              "mnist": mnist, "tables": tab}
-    path = C.write_json("anomaly.json", record)
+    record = {"machine": C.machine_info(), "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}, "seconds": round(total, 1),
+              "mnist": mnist, "flat_mnist": flat, "tables": tab, "adbench": adb}
+    path = C.write_json(args.out, record)
     C.log(f"wrote {path} ({total / 60:.1f} min)")
-    summary: dict[str, Any] = {f"{k}_mean_auroc": round(mnist["mean"][k], 4) for k in DETECTORS if k in mnist["mean"]}
-    summary.update({f"vaekit_{r}_mean_auroc": round(mnist["mean"][f"rule_{r}"], 4) for r in RULES})
+    summary: dict[str, Any] = {}
+    if mnist is not None:
+        summary.update({f"{k}_mean_auroc": round(mnist["mean"][k], 4) for k in DETECTORS if k in mnist["mean"]})
+        summary.update({f"vaekit_{r}_mean_auroc": round(mnist["mean"][f"rule_{r}"], 4) for r in RULES})
+    if flat is not None:
+        summary["flat_mnist_mean_auroc"] = round(flat["mean"]["vaekit"], 4)
+        summary["flat_mnist_warned_without_image_shape"] = bool(flat["warning_without_image_shape"])
+    if adb is not None:
+        summary.update({"adbench_vaekit_mean_auroc": round(adb["all"]["vaekit"], 4),
+                        "adbench_iforest_mean_auroc": round(adb["all"]["iforest"], 4),
+                        "adbench_wins_vs_iforest": adb["all"]["wins_vs_iforest"],
+                        "adbench_tables": adb["all"]["tables"],
+                        **{f"adbench_{d}_mean_auroc": round(adb["all"][d], 4) for d in ("ecod", "knn", "pca")},
+                        "adbench_held_out_vaekit_mean_auroc": round(adb["held_out"]["vaekit"], 4),
+                        "adbench_held_out_iforest_mean_auroc": round(adb["held_out"]["iforest"], 4)})
     if tab is not None:
         summary.update({f"tabular_{k}_mean_auroc": round(v, 4) for k, v in tab["mean"].items()})
     summary.update({"digits": args.digits, "quick": bool(args.quick), "minutes": round(total / 60, 1)})

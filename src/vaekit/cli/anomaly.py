@@ -77,6 +77,19 @@ def _contamination(text: str) -> float | str:
         return text
 
 
+def _image_shape(text: str) -> tuple[int, ...]:
+    """'28x28', '28,28' or '1x28x28' -> a tuple of ints."""
+    parts = [p for p in text.replace(",", "x").replace("X", "x").split("x") if p.strip()]
+    try:
+        shape = tuple(int(p) for p in parts)
+    except ValueError:
+        shape = ()
+    if len(shape) not in (2, 3) or min(shape) < 1:
+        raise ConfigError(f"--image-shape must be HxW or CxHxW with positive integers (e.g. 28x28 or 3x32x32). "
+                          f"Got '{text}' instead.")
+    return shape
+
+
 ContaminationOpt = Annotated[
     str,
     typer.Option("--contamination", help="Expected share of outliers in the training data, in (0, 0.5], or 'auto'.",
@@ -94,6 +107,9 @@ def fit(
     minutes: Annotated[Optional[float], typer.Option(min=0, help="Training budget in minutes.", show_default=False)] = None,
     n_samples: Annotated[int, typer.Option("--n-samples", min=1, help="Importance samples per example when scoring.")] = 16,
     label_column: Annotated[Optional[str], typer.Option(help="Label column of a table (not a feature).", show_default=False)] = None,
+    image_shape: Annotated[Optional[str], typer.Option(
+        "--image-shape", help="Read each flat row as an image of this shape: HxW or CxHxW (e.g. 28x28), so the image "
+        "model and its complexity-corrected score apply.", metavar="HxW", show_default=False)] = None,
     split: SplitOpt = Split.train,
     limit: LimitOpt = None,
     seed: SeedOpt = 0,
@@ -110,6 +126,8 @@ def fit(
                   latent_dim=latent_dim, progress=not quiet, device=device)
     if epochs is not None:
         params["epochs"] = epochs
+    if image_shape is not None:
+        params["image_shape"] = _image_shape(image_shape)
     if minutes is not None and minutes > 0:
         params["max_time"] = 60.0 * minutes
     det, dataset = fit_run(data, out, split=split.value, limit=limit, label_column=label_column, overwrite=overwrite,

@@ -50,10 +50,10 @@ from torch import nn
 
 from .. import io as vio
 from .. import rundir
-from .._validation import Interval, Options, check_param
+from .._validation import Interval, IntSequence, Options, check_param
 from ..data import Dataset
 from ..errors import CheckpointError, ConfigError, DataError
-from ._estimator import InputFormat, VAEEstimator
+from ._estimator import InputFormat, VAEEstimator, is_frame
 from ._estimator import check_int as _check_int
 
 __all__ = ["VAEOutlierDetector", "SCORES", "fit_run", "score_run", "ScoreResult", "scores_figure", "top_picture"]
@@ -71,8 +71,105 @@ AUTO_EPOCHS = (10, 1000)
 #: Learning rate for tables and vectors when ``lr=None`` (3e-3 beat the preset's 1e-3 on the tabular tasks of
 #: ``bench/anomaly.py``: mean AUROC 0.950 vs 0.940; the per-feature scales of the Gaussian settle sooner).
 TABLE_LR = 3e-3
+#: ``max_time="auto"`` with ``epochs="auto"``: the training budget in seconds for images (VAE and local pixel model
+#: together) and for tables and vectors. The one-class MNIST figures of ``bench/anomaly.py`` use the image budget
+#: (90 s per digit on 2 vCPUs); the ADBench figures use the table budget.
+AUTO_BUDGET = (90.0, 60.0)
 #: Share of the training epochs (and of ``max_time``) given to the local pixel model of ``scoring="complexity"``.
 LOCAL_SHARE = 0.25
+
+
+# ================================================================================================ flat images
+#: Least side of a square image that ``warn_if_flat_images`` suspects (8 x 8 = 64 features).
+MIN_IMAGE_SIDE = 8
+
+
+def looks_like_flat_images(X) -> tuple[int, int] | None:
+    """(H, W) when a 2-D array looks like flattened square grey images, else None.
+
+    The rule: a square number of features, at least 8 x 8, with every value in [0, 1] (floats) or
+    in 0..255 (integers). Only a hint -- a table of 64 probabilities fits it too.
+    """
+    from ._estimator import as_array
+
+    if is_frame(X) or isinstance(X, Dataset):
+        return None
+    try:
+        a = as_array(X)
+    except DataError:
+        return None
+    if a.ndim != 2 or a.shape[0] == 0:
+        return None
+    side = math.isqrt(a.shape[1])
+    if side < MIN_IMAGE_SIDE or side * side != a.shape[1]:
+        return None
+    if a.dtype.kind == "f":
+        if not np.isfinite(a).all():
+            return None
+        lo, hi = float(a.min()), float(a.max())
+        ok = lo >= 0 and hi <= 1
+    elif a.dtype.kind in "iu":
+        ok = int(a.min()) >= 0 and int(a.max()) <= 255
+    else:
+        ok = False
+    return (side, side) if ok else None
+
+
+def warn_if_flat_images(X, owner: str) -> None:
+    """A UserWarning when ``X`` looks like flat images (:func:`looks_like_flat_images`) but is read as a table."""
+    shape = looks_like_flat_images(X)
+    if shape is not None:
+        import warnings
+
+        warnings.warn(
+            f"X has {shape[0] * shape[1]} features per row, all in [0, 1] or 0..255: it looks like flattened "
+            f"{shape[0]}x{shape[1]} images, which {owner} reads as a table of independent columns. If they are "
+            f"images, pass image_shape={shape} (--image-shape {shape[0]}x{shape[1]} on the command line): the "
+            f"image model and the complexity-corrected image score then apply (one-class MNIST as flat vectors: "
+            f"mean AUROC 0.98 with it, see bench/RESULTS.md).",
+            UserWarning, stacklevel=4,
+        )
+
+
+def images_from_rows(data: Dataset, shape: Sequence[int]) -> Dataset:
+    """A Dataset of flat rows (a ``.npy`` array or a table file with one pixel per column) as images of
+    ``shape`` ((H, W) or (C, H, W)), values in [0, 1] or 0..255 as they are in the file.
+
+    Image datasets come back as they are (their shape must be ``shape``).
+
+    Raises
+    ------
+    DataError
+        The rows do not have prod(shape) values, or the values are neither in [0, 1] nor in 0..255.
+    """
+    from ..data import from_array
+
+    shape = tuple(int(v) for v in shape)
+    image = (1, *shape) if len(shape) == 2 else shape
+    if data.kind == "image":
+        if tuple(data.shape) != image:
+            raise DataError(f"Dataset '{data.name}' holds images of shape {tuple(data.shape)}, not the image shape "
+                            f"{shape} given.")
+        return data
+    if math.prod(data.shape) != math.prod(shape):
+        raise DataError(f"Dataset '{data.name}' has {math.prod(data.shape)} values per row, but image shape {shape} "
+                        f"needs {math.prod(shape)}.")
+    x = data.x.numpy() if isinstance(data.x, torch.Tensor) else np.asarray(data.x)
+    if data.spec.kind == "table":
+        from ..data.tables import decode_table
+
+        x = decode_table(x.reshape(len(x), -1), data.spec).to_numpy(dtype=np.float64)
+    x = np.asarray(x, dtype=np.float64).reshape(len(x), *shape)
+    lo, hi = float(x.min()), float(x.max())
+    if lo >= 0 and hi <= 1:
+        pixels = x.astype(np.float32)
+    elif lo >= 0 and hi <= 255 and np.allclose(x, np.round(x), atol=1e-4):
+        pixels = np.round(x).astype(np.uint8)
+    else:
+        raise DataError(f"Dataset '{data.name}' has values in [{lo:.4g}, {hi:.4g}]; image pixels must lie in [0, 1] "
+                        f"or be integers 0..255.")
+    y = None if data.y is None else data.y.numpy()
+    return from_array(pixels, y=y, name=data.name)
 
 
 # ================================================================================================ local model
@@ -199,8 +296,10 @@ class VAEOutlierDetector(OutlierMixin, VAEEstimator):
         Family of p(x|z); None: the preset (Bernoulli for grey images and [0, 1] vectors, Gaussian for tables).
     val_fraction : float, default 0.0
         Share of the data held out to pick the best epoch.
-    max_time : float or None, default None
-        Training budget in seconds (the local pixel model gets 25% of it).
+    max_time : float, None or "auto", default "auto"
+        Training budget in seconds (the local pixel model gets 25% of it). ``"auto"``: with ``epochs="auto"``,
+        90 s for images and 60 s for tables and vectors (so a default fit ends in bounded time, whatever the
+        data's size); with a number of epochs, no budget. None: no budget.
     seed : int, default 0
         Seed of initialisation, shuffling and the scoring draws.
     device : str, default "cpu"
@@ -248,8 +347,9 @@ class VAEOutlierDetector(OutlierMixin, VAEEstimator):
         hidden_dims: Sequence[int] | None = None,
         likelihood: str | None = None,
         val_fraction: float = 0.0,
+        image_shape: Sequence[int] | None = None,
         # run control, shared by every vaekit estimator:
-        max_time: float | None = None, seed: int = 0, device: str = "cpu", progress: bool = False,
+        max_time: float | str | None = "auto", seed: int = 0, device: str = "cpu", progress: bool = False,
     ):
         self._store_params(locals())
 
@@ -261,6 +361,8 @@ class VAEOutlierDetector(OutlierMixin, VAEEstimator):
         "contamination": [SklearnInterval(Real, 0, 0.5, closed="right"), "auto"],
         "n_samples": [Interval("int", 1, None)],
         "lr": [Interval("float", 0, None, closed="neither"), None],
+        "image_shape": [IntSequence(1), None],
+        "max_time": [Interval("float", 0, None, closed="neither"), None, "auto"],
     }
     _auto_epochs = (10_000, *AUTO_EPOCHS)
 
@@ -268,6 +370,43 @@ class VAEOutlierDetector(OutlierMixin, VAEEstimator):
         super()._adopt(model, fmt, names)
         self.scoring_ = rule or self._resolve_score(model)
         self.local_model_ = local
+
+    # ------------------------------------------------------------------ flat images
+    def _image_shape(self) -> tuple[int, ...] | None:
+        """``image_shape`` checked: None, (H, W) or (C, H, W) with C = 1 or 3."""
+        shape = self.image_shape
+        if shape is None:
+            return None
+        shape = tuple(int(v) for v in shape)
+        if len(shape) not in (2, 3) or (len(shape) == 3 and shape[0] not in (1, 3)):
+            raise ConfigError(f"The 'image_shape' parameter of {type(self).__name__} must be (H, W) or (C, H, W) with "
+                              f"C = 1 or 3. Got {tuple(self.image_shape)!r} instead.")
+        return shape
+
+    def _as_images(self, X):
+        """Flat rows (n, prod(image_shape)) reshaped to images (n, [C,] H, W) when ``image_shape`` is set;
+        anything else as it is (image arrays, Datasets)."""
+        shape = self._image_shape()
+        if shape is None or isinstance(X, Dataset):
+            return X
+        from ._estimator import as_array
+
+        a = as_array(X.to_numpy() if is_frame(X) else X)
+        if a.ndim != 2:
+            return a  # already images: InputFormat reads their layout
+        if a.shape[1] != math.prod(shape):
+            raise DataError(f"X has {a.shape[1]} features per row, but image_shape={shape} needs "
+                            f"{math.prod(shape)} ({' x '.join(map(str, shape))}).")
+        return a.reshape(len(a), *shape)
+
+    def _fit_data(self, X):
+        self._check_params()
+        if self.image_shape is None and not isinstance(X, Dataset):
+            warn_if_flat_images(X, type(self).__name__)
+        return super()._fit_data(self._as_images(X))
+
+    def _model_input(self, X):
+        return super()._model_input(self._as_images(X))
 
     def _resolve_score(self, model) -> str:
         spec = model.data_spec
@@ -281,15 +420,24 @@ class VAEOutlierDetector(OutlierMixin, VAEEstimator):
             )
         return rule
 
+    def _budget(self, image: bool) -> float | None:
+        """The training budget in seconds: ``max_time``, or for ``"auto"`` the default budget when ``epochs="auto"``."""
+        if self.max_time == "auto":
+            if self.epochs != "auto":
+                return None
+            return float(AUTO_BUDGET[0] if image else AUTO_BUDGET[1])
+        return None if self.max_time is None else float(self.max_time)
+
     def _train_config(self, data: Dataset, model):
         from ..training import default_train_config
 
         epochs, _ = self._n_epochs(len(data) - int(round(self.val_fraction * len(data))))
         over: dict[str, Any] = dict(epochs=epochs, batch_size=int(self.batch_size), val_fraction=float(self.val_fraction),
                                     seed=int(self.seed))
-        if self.max_time is not None:
-            over["max_time"] = float(self.max_time)
         spec = model.data_spec
+        budget = self._budget(spec.kind == "image")
+        if budget is not None:
+            over["max_time"] = budget
         if self.lr is not None:
             over["lr"] = float(self.lr)
         elif spec.kind != "image":
@@ -322,6 +470,7 @@ class VAEOutlierDetector(OutlierMixin, VAEEstimator):
         model = VAE.for_data(data, **self._model_overrides(fmt, beta=float(self.beta), **latent)).to(self._torch_device())
         rule = self._resolve_score(model)
         config = self._train_config(data, model)
+        budget = self._budget(model.data_spec.kind == "image")
         share = LOCAL_SHARE if rule == "complexity" else 0.0
         if share and config.max_time is not None:
             import dataclasses
@@ -333,7 +482,7 @@ class VAEOutlierDetector(OutlierMixin, VAEEstimator):
             local = self._new_local(model)
             _train_local(local, data, epochs=max(1, int(round(share * config.epochs))), batch_size=config.batch_size,
                          lr=config.lr, binarize=config.binarize == "dynamic", seed=int(self.seed),
-                         max_time=None if self.max_time is None else share * float(self.max_time))
+                         max_time=None if budget is None else share * budget)
         self._adopt(model, fmt, names, rule, local)
         self._set_offset(self.score_samples(X), self._feature_nll(X, mean=True))
         return self
@@ -460,6 +609,9 @@ class VAEOutlierDetector(OutlierMixin, VAEEstimator):
 
             vio.atomic_save(run / LOCAL_WEIGHTS_FILE, lambda tmp: save_file(tensors, tmp, metadata={"format": "pt"}))
         params = {k: getattr(self, k) for k in ("scoring", "contamination", "n_samples", "seed", "batch_size")}
+        shape = self._image_shape()
+        if shape is not None:
+            params["image_shape"] = list(shape)
         vio.write_json(run / DETECTOR_FILE, {
             "params": params, "scoring": self.scoring_, "offset": self.offset_,
             "train_scores": [float(f"{v:.7g}") for v in self.train_scores_.tolist()],
@@ -792,6 +944,10 @@ def fit_run(
     try:
         data = source if isinstance(source, Dataset) else load_data(source, split=split, limit=limit,
                                                                     label_column=label_column)
+        if params.get("image_shape") is not None:
+            data = images_from_rows(data, params["image_shape"])
+        elif data.kind == "array" and isinstance(data.x, torch.Tensor):
+            warn_if_flat_images(data.x.numpy().reshape(len(data), -1), "vaekit anomaly fit")
         det = VAEOutlierDetector(**params).fit(data)
         det.save(out, overwrite=True)
         saved = VAEOutlierDetector.from_run(out)
@@ -958,7 +1114,19 @@ def _scorable(det: VAEOutlierDetector, source, split: str, limit: int | None):
         if len(df) == 0:
             raise DataError(f"File '{source}' has no rows to score.")
         return _scorable_frame(det, df, str(source))
-    data = source if isinstance(source, Dataset) else run_data(det.model_, source, split=split, limit=limit)
+    if isinstance(source, Dataset):
+        data = source
+    elif det.image_shape is not None:  # flat rows read as the images the detector was fitted on
+        from .runs import load_data
+
+        data = images_from_rows(load_data(source, split=split, limit=limit), det.image_shape)
+        if tuple(data.shape) != tuple(det.model_.data_shape):
+            raise DataError(f"'{source}' holds images of shape {tuple(data.shape)}; the detector was fitted on "
+                            f"{tuple(det.model_.data_shape)}.")
+    else:
+        data = run_data(det.model_, source, split=split, limit=limit)
+    if det.image_shape is not None and isinstance(source, Dataset) and source.kind != "image":
+        data = images_from_rows(source, det.image_shape)
     ids = data.ids if data.ids is not None else [str(i) for i in range(len(data))]
     labels = None
     if data.y is not None:

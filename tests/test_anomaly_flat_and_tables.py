@@ -1,0 +1,90 @@
+"""Issue 20: anomaly detection on data as users hold it -- flat image vectors (``image_shape``, the warning)
+and tables (the table detector's scaling and scores, planted anomalies named by ``feature_scores``)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from vaekit import ConfigError, DataError, VAEOutlierDetector
+from vaekit.tasks.anomaly import looks_like_flat_images
+
+from ._cli import fails, ok
+from .conftest import make_images
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+TINY = dict(epochs=2, hidden_dims=(16,), batch_size=32, n_samples=2)
+
+
+def flat_images(n=60, side=8, seed=0):
+    """(n, side*side) float32 in [0, 1]: the synthetic images of conftest, flattened."""
+    return make_images(n, shape=(1, side, side), seed=seed).numpy().reshape(n, -1).astype(np.float32)
+
+
+# ============================================================================================ flat images
+def test_image_shape_reads_flat_rows_as_images_with_the_image_score(tmp_path):
+    x = flat_images(60)
+    det = VAEOutlierDetector(image_shape=(8, 8), **TINY).fit(x)
+    assert det.scoring_ == "complexity" and det.local_model_ is not None
+    assert tuple(det.model_.data_shape) == (1, 8, 8)
+    # the same detector on the same pixels given as images: identical scores
+    img = VAEOutlierDetector(**TINY).fit(x.reshape(-1, 8, 8))
+    np.testing.assert_allclose(det.score_samples(x), img.score_samples(x.reshape(-1, 8, 8)), rtol=1e-6)
+    assert det.feature_scores(x[:3]).shape == (3, 8, 8)
+    # (C, H, W) works too, and so does a saved run
+    assert VAEOutlierDetector(image_shape=(1, 8, 8), **TINY).fit(x).scoring_ == "complexity"
+    det.save(tmp_path / "run")
+    back = VAEOutlierDetector.from_run(tmp_path / "run")
+    assert tuple(back.image_shape) == (8, 8)
+    np.testing.assert_allclose(back.score_samples(x[:5]), det.score_samples(x[:5]), rtol=1e-6)
+
+
+def test_image_shape_errors_name_the_shapes():
+    x = flat_images(20)
+    with pytest.raises(DataError, match=r"64 features per row, but image_shape=\(9, 9\) needs 81"):
+        VAEOutlierDetector(image_shape=(9, 9), **TINY).fit(x)
+    with pytest.raises(ConfigError, match=r"\(H, W\) or \(C, H, W\)"):
+        VAEOutlierDetector(image_shape=(2, 4, 8), **TINY).fit(x)
+    det = VAEOutlierDetector(image_shape=(8, 8), **TINY).fit(x)
+    with pytest.raises(DataError, match="needs 64"):
+        det.score_samples(x[:, :63])
+
+
+def test_flat_images_without_image_shape_warn():
+    x = flat_images(40)
+    with pytest.warns(UserWarning, match=r"flattened 8x8 images.*image_shape=\(8, 8\)"):
+        det = VAEOutlierDetector(**TINY).fit(x)
+    assert det.scoring_ != "complexity"  # it did take the vector path, as the warning says
+    assert looks_like_flat_images((x * 255).astype(np.uint8)) == (8, 8)
+    # no warning for a table that does not look like images: too few columns, negative values, not square
+    for other in (x[:, :9], x - 0.5, x[:, :60]):
+        assert looks_like_flat_images(other) is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        VAEOutlierDetector(**TINY).fit(x[:, :60])
+        VAEOutlierDetector(image_shape=(8, 8), **TINY).fit(x)
+
+
+def test_cli_image_shape(tmp_path):
+    x = flat_images(40)
+    pd.DataFrame((x * 255).round().astype(int), columns=[f"p{i}" for i in range(64)]).to_csv(
+        tmp_path / "flat.csv", index=False)
+    np.save(tmp_path / "flat.npy", x)
+    run = tmp_path / "run"
+    ok("anomaly", "fit", tmp_path / "flat.csv", "--out", run, "--image-shape", "8x8", "--epochs", "2",
+       "--n-samples", "2", "-q")
+    det = VAEOutlierDetector.from_run(run)
+    assert det.scoring_ == "complexity" and tuple(det.model_.data_shape) == (1, 8, 8)
+    ok("anomaly", "score", run, tmp_path / "flat.npy", "-o", tmp_path / "s.csv", "--top", "2")
+    table = pd.read_csv(tmp_path / "s.csv")
+    assert len(table) == 40 and table["score"].notna().all()
+    np.testing.assert_allclose(table["score"], det.score_samples(x), rtol=1e-4)
+    fails("anomaly", "fit", tmp_path / "flat.npy", "--out", tmp_path / "r2", "--image-shape", "8by8", "-q",
+          match="--image-shape must be HxW")
+    fails("anomaly", "fit", tmp_path / "flat.npy", "--out", tmp_path / "r3", "--image-shape", "7x7", "-q",
+          match="needs 49")
