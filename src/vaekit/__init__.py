@@ -51,6 +51,8 @@ _LAZY = {
     "decompress": (".tasks.compress", "decompress"),
     "read_label_file": (".tasks.semisupervised", "read_label_file"),
     "classify": (".tasks.semisupervised", "classify"),
+    "sample": (".tasks.synth", "sample"),
+    "synthesize": (".tasks.synth", "synthesize"),
 }
 
 #: Submodules reachable as attributes without an explicit import (``vaekit.serve.create_app(...)``).

@@ -422,6 +422,8 @@ class DataSpec(_Config):
         mode (named ``"column#mode=k"``). Empty (or an empty entry): plain standardisation.
     missing_rates : tuple of float
         Share of missing cells per feature column (numeric then categorical order) in the training data.
+    table_columns : tuple of str
+        The feature columns in the table's own order (synthetic tables are written in it).
     """
 
     kind: str
@@ -441,6 +443,7 @@ class DataSpec(_Config):
     bounds: tuple[tuple[float, ...], ...] = ()
     modes: tuple[tuple[float, ...], ...] = ()
     missing_rates: tuple[float, ...] = ()
+    table_columns: tuple[str, ...] = ()
 
     def __post_init__(self):
         check_param("DataSpec", "kind", self.kind, Options(DATA_KINDS.names()))
@@ -455,6 +458,7 @@ class DataSpec(_Config):
         for field_name in ("mean", "std", "missing_rates"):
             _check_tuple_of("DataSpec", field_name, getattr(self, field_name), (int, float), "numbers")
         _check_tuple_of("DataSpec", "integer_columns", self.integer_columns, str, "strings")
+        _check_tuple_of("DataSpec", "table_columns", self.table_columns, str, "strings")
         for field_name in ("bounds", "modes"):
             values = getattr(self, field_name)
             _check_tuple_of("DataSpec", field_name, values, tuple, "sequences of numbers")

@@ -15,8 +15,12 @@ import torch.nn.functional as F
 from torch import nn
 from torch.distributions import Bernoulli, Distribution, Independent, Normal, constraints
 
+from dataclasses import dataclass
+from typing import Any
+
 from . import noise
-from .config import ModelConfig
+from .config import ModelConfig, NoOptions, _Config, sub_config
+from .errors import ConfigError
 from .registry import LIKELIHOODS
 
 __all__ = [
@@ -27,6 +31,8 @@ __all__ = [
     "DiscretizedLogisticLikelihood",
     "BetaBinomialLikelihood",
     "Categorical256Likelihood",
+    "MixedLikelihood",
+    "MixedDistribution",
     "DiscretizedLogistic",
     "BetaBinomial",
     "QuantizedCategorical",
@@ -57,10 +63,17 @@ class Likelihood(nn.Module):
     discrete: bool = False
     support: str = "real"
     levels: int | None = None
+    #: the family's own options (``ModelConfig.likelihood_options``)
+    Options: type = NoOptions
 
-    def __init__(self, data_shape: tuple[int, ...]):
+    def __init__(self, data_shape: tuple[int, ...], options: Any = None):
         super().__init__()
         self.data_shape = tuple(data_shape)
+
+    @classmethod
+    def options(cls, given: Any) -> _Config:
+        """``likelihood_options`` as this family's options record (defaults filled, unknown keys refused)."""
+        return sub_config(cls.Options, given, "likelihood_options")
 
     def uniform_code_length(self) -> float | None:
         """Nats to store one example as it is, each entry uniform over its ``levels`` (None: a density).
@@ -134,7 +147,7 @@ class GaussianLikelihood(Likelihood):
     discrete = False
     min_log_scale = -7.0
 
-    def __init__(self, data_shape):
+    def __init__(self, data_shape, options: Any = None):
         super().__init__(data_shape)
         self.log_scale = nn.Parameter(torch.zeros(self.data_shape))
 
@@ -404,6 +417,135 @@ class Categorical256Likelihood(Likelihood):
         return dist.base_dist.draw(generator)
 
 
+class MixedDistribution(Distribution):
+    """Per-entry distribution of a mixed table row: Normal entries and one-hot categorical blocks.
+
+    ``batch_shape`` is ``(..., features)`` with an empty event shape, so ``log_prob(x)`` is per entry (the
+    missing-value mask of ``missing="ignore"`` zeroes entries): a Normal log-density for a numeric feature,
+    and ``x_k log softmax(logits)_k`` for the k-th feature of a categorical block, so a block's entries sum
+    to the log-probability of its (one-hot) level. A missing categorical cell is NaN across its block.
+    """
+
+    arg_constraints: dict = {}
+    has_rsample = False
+
+    def __init__(self, loc, scale, blocks, is_cat, validate_args=False):
+        self.loc, self.scale, self.blocks, self.is_cat = loc, scale, blocks, is_cat
+        super().__init__(loc.shape, validate_args=validate_args)
+
+    def _log_softmax(self) -> torch.Tensor:
+        out = self.loc
+        if self.blocks:
+            out = out.clone()
+            for start, width in self.blocks:
+                out[..., start : start + width] = torch.log_softmax(self.loc[..., start : start + width], dim=-1)
+        return out
+
+    def log_prob(self, value):
+        gauss = Normal(self.loc, self.scale, validate_args=False).log_prob(value)
+        if not self.blocks:
+            return gauss
+        return torch.where(self.is_cat, value * self._log_softmax(), gauss)
+
+    def level_probabilities(self) -> list[torch.Tensor]:
+        """Probabilities of each block's levels: one (..., width) float64 tensor per categorical block."""
+        return [torch.softmax(self.loc[..., s : s + w].double(), dim=-1) for s, w in self.blocks]
+
+    @property
+    def mean(self):
+        if not self.blocks:
+            return self.loc
+        out = self.loc.clone()
+        for start, width in self.blocks:
+            out[..., start : start + width] = torch.softmax(self.loc[..., start : start + width], dim=-1)
+        return out
+
+    def draw(self, generator=None):
+        x = self.loc + self.scale * noise.randn(self.loc.shape, generator, device=self.loc.device)
+        for start, width in self.blocks:
+            probs = torch.softmax(self.loc[..., start : start + width], dim=-1)
+            k = noise.multinomial(probs.reshape(-1, width), generator).view(probs.shape[:-1])
+            x[..., start : start + width] = F.one_hot(k, width).to(x.dtype)
+        return x
+
+    def sample(self, sample_shape=torch.Size()):
+        if sample_shape != torch.Size():
+            raise NotImplementedError("MixedDistribution.sample supports only sample_shape=()")
+        with torch.no_grad():
+            return self.draw()
+
+
+@dataclass(frozen=True, kw_only=True)
+class MixedOptions(_Config):
+    """Options of the ``"mixed"`` likelihood: ``categorical`` lists the ``(start, width)`` of each one-hot
+    block of the features; every other feature is numeric (Gaussian)."""
+
+    categorical: tuple[tuple[int, ...], ...] = ()
+
+    def __post_init__(self):
+        blocks = self.categorical
+        ok = isinstance(blocks, tuple) and all(
+            isinstance(b, tuple) and len(b) == 2 and all(isinstance(v, int) and not isinstance(v, bool) for v in b)
+            and b[0] >= 0 and b[1] >= 1 for b in blocks)
+        if not ok:
+            raise ConfigError(f"The 'categorical' parameter of likelihood_options must be a sequence of "
+                              f"(start, width) pairs of ints (start >= 0, width >= 1). Got {blocks!r} instead.")
+        ends = sorted(blocks)
+        for (s0, w0), (s1, _) in zip(ends, ends[1:]):
+            if s0 + w0 > s1:
+                raise ConfigError(f"The 'categorical' blocks of likelihood_options overlap: ({s0}, {w0}) and "
+                                  f"the block starting at {s1}.")
+
+
+@LIKELIHOODS.register("mixed")
+class MixedLikelihood(Likelihood):
+    """Mixed-type table rows: a Normal per numeric feature (mean from the decoder, a learned standard
+    deviation per feature, as :class:`GaussianLikelihood`) and a categorical per one-hot block (the
+    decoder's outputs on the block are its logits), as TVAE models tables (Xu et al. 2019).
+
+    The blocks come from ``likelihood_options`` (``{"categorical": ((start, width), ...)}``); for a table
+    the preset derives them from the data spec (categorical columns and, with mode-specific
+    normalisation, the mode indicator of each numeric column). ``level_probabilities`` gives each block's
+    level probabilities (what imputation picks categories by). ``log_prob`` is a density in the numeric
+    features and a probability in the categorical ones.
+    """
+
+    n_params = 1
+    discrete = False
+    min_log_scale = -7.0
+    Options = MixedOptions
+
+    def __init__(self, data_shape, options: Any = None):
+        super().__init__(data_shape)
+        options = self.options(options)
+        self.blocks = tuple((int(s), int(w)) for s, w in options.categorical)
+        d = math.prod(self.data_shape)
+        if self.blocks and len(self.data_shape) != 1:
+            raise ConfigError(f"The 'mixed' likelihood's categorical blocks index the features of flat table rows; "
+                              f"data_shape {self.data_shape} is not (features,).")
+        for s, w in self.blocks:
+            if s + w > d:
+                raise ConfigError(f"The categorical block ({s}, {w}) of the 'mixed' likelihood ends past the "
+                                  f"{d} features of data_shape {self.data_shape}.")
+        is_cat = torch.zeros(self.data_shape, dtype=torch.bool)
+        for s, w in self.blocks:
+            is_cat[s : s + w] = True
+        self.register_buffer("is_cat", is_cat, persistent=False)
+        self.log_scale = nn.Parameter(torch.zeros(self.data_shape))
+
+    def level_probabilities(self, dist):
+        """Per categorical block, the probabilities of its levels (a list of (*batch, width) tensors)."""
+        return dist.base_dist.level_probabilities()
+
+    def forward(self, params):
+        loc = params.select(-len(self.data_shape) - 1, 0)
+        scale = self.log_scale.clamp(min=self.min_log_scale).exp().expand_as(loc)
+        return self._independent(MixedDistribution(loc, scale, self.blocks, self.is_cat))
+
+    def sample(self, dist, generator=None):
+        return dist.base_dist.draw(generator)
+
+
 def build_likelihood(config: ModelConfig) -> Likelihood:
-    """The likelihood family named by ``config.likelihood``."""
-    return LIKELIHOODS.get(config.likelihood)(config.data_shape)
+    """The likelihood family named by ``config.likelihood`` (with ``config.likelihood_options``)."""
+    return LIKELIHOODS.get(config.likelihood)(config.data_shape, config.likelihood_options)

@@ -84,7 +84,9 @@ def default_config(spec: DataSpec, **overrides: Any) -> ModelConfig:
     * grey-level images: MLP 512-256, latent 32, Bernoulli (intensities as probabilities; train with
       ``binarize="dynamic"`` for an honest binary likelihood);
     * colour images: conv encoder/decoder, latent 64, discretized logistic (honest bits/dim on 8-bit data);
-    * tables and vectors: MLP sized to the input, Gaussian with learned per-feature variance.
+    * tables: MLP sized to the input, the mixed likelihood (Gaussian per numeric feature, categorical per
+      one-hot block), missing cells masked when the table has any;
+    * vectors: MLP sized to the input, Gaussian with learned per-feature variance.
     """
     from .data.kinds import kind_of
 
@@ -97,6 +99,8 @@ def default_config(spec: DataSpec, **overrides: Any) -> ModelConfig:
         base.pop("net_options", None)  # the preset's options belong to the preset's net
     elif isinstance(overrides.get("net_options"), dict):  # options given on top of the preset's
         overrides["net_options"] = {**(base.get("net_options") or {}), **overrides["net_options"]}
+    if "likelihood" in overrides and overrides["likelihood"] != base.get("likelihood"):
+        base.pop("likelihood_options", None)  # the preset's options belong to the preset's likelihood
     base.update(overrides)
     return ModelConfig(data_shape=shape, **base)
 

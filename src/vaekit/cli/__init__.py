@@ -40,6 +40,7 @@ from .reconstruct import EPILOG as _RECONSTRUCT_EPILOG, reconstruct
 from .report import EPILOG as _REPORT_EPILOG, report
 from .sample import EPILOG as _SAMPLE_EPILOG, sample
 from .serve import EPILOG as _SERVE_EPILOG, serve
+from .synth import EPILOG as _SYNTH_EPILOG, synth
 from .train import EPILOG as _TRAIN_EPILOG, train
 from .traverse import EPILOG as _TRAVERSE_EPILOG, traverse
 from .anomaly import anomaly_app
@@ -102,6 +103,7 @@ for _name, _function, _epilog in (
     ("train", train, _TRAIN_EPILOG),
     ("eval", eval_, _EVAL_EPILOG),
     ("sample", sample, _SAMPLE_EPILOG),
+    ("synth", synth, _SYNTH_EPILOG),
     ("reconstruct", reconstruct, _RECONSTRUCT_EPILOG),
     ("interpolate", interpolate, _INTERPOLATE_EPILOG),
     ("latent", latent, _LATENT_EPILOG),

@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..errors import ConfigError
 from . import _console
 from ._options import RunDirArg, SeedOpt, DeviceOpt
 
@@ -21,10 +22,13 @@ EPILOG = """\
 
   vaekit sample runs/semi -n 16 --label 7 -o sevens.png
 
+  vaekit sample runs/table -n 1000 -o rows.csv
+
 With --npy the samples are an array of shape (n, *data_shape) in the data's own range: 8-bit images \
 as uint8 0..255, tables with their numeric columns de-standardised. --label (a class index or name) needs \
 a run trained with --semi-supervised, --conditional or --stack-on; without it such a run draws the \
-classes at random."""
+classes at random. A run trained on a table writes synthetic rows as .csv or .parquet \
+[default: samples.csv] (see `vaekit synth` for conditions and a report)."""
 
 
 def sample(
@@ -57,6 +61,22 @@ def sample(
 
         check_conditional(model, "Sampling a given class (--label)")
         y = label_index(model, label)
+    from ..tasks import synth as synth_task
+
+    table_out = output is not None and output.suffix.lower() in synth_task.SYNTH_SUFFIXES
+    if not npy and synth_task.is_table_model(model) and (output is None or table_out):
+        if output is None or table_out:  # a table run writes rows of named columns, in the table's units
+            if y is not None:
+                raise ConfigError("--label picks a class of a label-conditioned run; use `vaekit synth RUN --where "
+                                  "column=value` to condition table rows.")
+            frame = synth_task.synthesize(model, n, seed=seed, temperature=temperature)
+            path = synth_task.write_table(frame, output or Path("samples.csv"), overwrite=True)
+            _console.stdout().print(f"{n} synthetic rows, {len(frame.columns)} columns")
+            _console.print_wrote(path)
+            return
+    if table_out:
+        raise ConfigError(f"'{output}' is a table file, but this run was not trained on a table; write a picture "
+                          f"(.png, .svg, .pdf) or --npy.")
     if npy:
         path = output or Path("samples.npy")
         x = generate.sample(model, n, temperature=temperature, seed=seed, y=y)

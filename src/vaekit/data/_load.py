@@ -7,7 +7,7 @@ import difflib
 import os
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -57,6 +57,8 @@ def load(
     allow_missing: bool = False,
     labels: str = "model",
     lazy: bool | None = None,
+    schema: Mapping[str, str] | None = None,
+    normalization: str = "standard",
 ) -> Dataset:
     """Load a builtin data set or a file / folder as a :class:`Dataset` of model-ready examples.
 
@@ -91,6 +93,10 @@ def load(
         with (a class it never saw is an error: what classifying needs); ``"own"`` keeps the data's own
         class names (class folders named differently are fine: reconstructing or embedding does not use
         labels); ``"none"`` drops them.
+    schema : mapping or None
+        Tables: column types overriding the inferred ones (``{"zip": "categorical", "age": "integer"}``).
+    normalization : {"standard", "mode"}
+        Tables: how numeric columns are encoded when a spec is fitted (see :mod:`vaekit.data.tables`).
     lazy : bool or None
         Image folders and parquet tables: read batch by batch instead of into memory (image files
         decoded on demand; parquet row group by row group, see :mod:`vaekit.data.parquet`). None: lazily
@@ -164,7 +170,7 @@ def load(
                                        data_spec=data_spec, allow_missing=allow_missing)
         return table_to_dataset(
             read_table(path, text), source=text, name=text, label_column=label_column, columns=columns,
-            data_spec=data_spec, allow_missing=allow_missing,
+            data_spec=data_spec, allow_missing=allow_missing, schema=schema, normalization=normalization,
         )
     channels, hw = image_target(hw, mode, data_spec)
     if path.is_dir():

@@ -7,7 +7,17 @@ feature per category in ``spec.categories`` order, named ``"column=category"`` i
 
 Numeric columns are the numeric dtypes (and text columns whose values all parse as numbers);
 categorical columns are text, ``category`` and ``bool`` columns. Constant numeric columns keep
-``std = 1`` so nothing is divided by zero.
+``std = 1`` so nothing is divided by zero. The inferred types can be overridden with ``schema``
+(``{"zip": "categorical", "age": "integer", "score": "numeric"}``); the result is recorded in the spec
+(``config.json``'s ``data`` section of a run, see :func:`table_schema`): numeric columns whose observed
+values are all whole numbers are ``integer_columns`` (decoded values are rounded), every numeric column is
+bounded by its observed range (decoded values are clipped to it), and ``missing_rates`` keeps the share of
+missing cells of each column.
+
+With ``normalization="mode"`` (mode-specific normalisation, Xu et al. 2019) a numeric column with several
+modes (a variational Bayesian Gaussian mixture, as TVAE and CTGAN fit) is encoded as its value
+standardised within its most likely mode, and a one-hot block of that mode is added at the end of the
+feature vector (after the categorical blocks), named ``"column#mode=k"``.
 
 Row numbers in error messages count data rows from 1, the header not included: "row 1" is the first
 line under the header of a CSV file (line 2 of the file), and the first row of a DataFrame.
@@ -17,7 +27,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
@@ -29,12 +39,20 @@ from ._dataset import Dataset
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["read_table", "table_to_dataset", "encode_table", "decode_table", "row_problems", "TABLE_SUFFIXES"]
+__all__ = ["read_table", "table_to_dataset", "encode_table", "decode_table", "row_problems", "TABLE_SUFFIXES",
+           "mixed_blocks", "table_schema", "COLUMN_TYPES", "NORMALIZATIONS"]
 
 logger = logging.getLogger(__name__)
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq")
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
+#: column types a ``schema`` may name
+COLUMN_TYPES = ("numeric", "integer", "categorical")
+#: encodings of numeric columns
+NORMALIZATIONS = ("standard", "mode")
+_MAX_MODES = 10  # components of the Bayesian mixture per column (TVAE's max_clusters)
+_MODE_WEIGHT = 0.005  # components lighter than this are dropped (TVAE's weight threshold)
+_MODE_FIT_ROWS = 5000  # the mixture is fitted on at most this many observed values
 
 
 def read_table(path: Path, name: str) -> "pd.DataFrame":
@@ -225,7 +243,7 @@ def encode_table(
         num = np.empty((n, len(spec.numeric_columns)), dtype=np.float64)
         for j, col in enumerate(spec.numeric_columns):
             num[:, j] = _numeric(df[col], col, source, allow_missing)
-        z = (num - np.asarray(spec.mean)) / np.asarray(spec.std)
+        z, mode_blocks = _standardise(num, spec)
         huge = np.abs(z) > _FLOAT32_MAX
         if huge.any():
             i, j = (int(v[0]) for v in np.nonzero(huge))
@@ -244,6 +262,8 @@ def encode_table(
                 f"trained on; known categories: {', '.join(cats)}."
             )
         blocks.append(_one_hot(codes, len(cats)))
+    if spec.numeric_columns:
+        blocks += mode_blocks
     x = np.concatenate(blocks, axis=1).astype(np.float32)
     y = None
     if spec.label_column is not None and spec.label_column in df.columns:
@@ -253,28 +273,118 @@ def encode_table(
     return x, y
 
 
-def _fit_table(
-    df: "pd.DataFrame", source: str, name: str, features: Sequence[str], label_column: str | None,
-    allow_missing: bool = False,
-) -> tuple[np.ndarray, np.ndarray | None, DataSpec]:
-    numeric, categorical = [], []
+def _mode_posterior(v: np.ndarray, modes: Sequence[float]) -> np.ndarray:
+    """Index of the most likely mode of each value (NaN rows get 0), ``modes`` flat (weight, mean, std)*."""
+    m = np.asarray(modes, dtype=np.float64).reshape(-1, 3)
+    w, mu, sd = m[:, 0], m[:, 1], m[:, 2]
+    with np.errstate(invalid="ignore"):
+        logp = np.log(w) - np.log(sd) - 0.5 * ((np.nan_to_num(v)[:, None] - mu) / sd) ** 2  # (n, modes)
+    return logp.argmax(axis=1)
+
+
+def _standardise(num: np.ndarray, spec: DataSpec) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Numeric values (n, k) -> standardised values and the one-hot mode blocks of moded columns."""
+    z = (num - np.asarray(spec.mean)) / np.asarray(spec.std)
+    blocks = []
+    for j, modes in enumerate(spec.modes):
+        if not modes:
+            continue
+        m = np.asarray(modes, dtype=np.float64).reshape(-1, 3)
+        k = _mode_posterior(num[:, j], modes)
+        z[:, j] = (num[:, j] - m[k, 1]) / m[k, 2]
+        codes = np.where(np.isnan(num[:, j]), -1, k)
+        blocks.append(_one_hot(codes, len(m)))
+    return z, blocks
+
+
+def _fit_modes(v: np.ndarray, seed: int = 0) -> tuple[float, ...]:
+    """Modes of one column's observed values, flat (weight, mean, std)*: a variational Bayesian Gaussian
+    mixture with a Dirichlet-process prior (TVAE's settings), components under 0.5% dropped; () when the
+    column has fewer than two modes."""
+    from sklearn.mixture import BayesianGaussianMixture
+
+    obs = v[~np.isnan(v)]
+    if len(np.unique(obs[:1000])) < 2 * _MAX_MODES:  # few distinct values: plain standardisation
+        return ()
+    rng = np.random.default_rng(seed)
+    fit_on = obs if len(obs) <= _MODE_FIT_ROWS else rng.choice(obs, _MODE_FIT_ROWS, replace=False)
+    import warnings
+
+    gmm = BayesianGaussianMixture(n_components=_MAX_MODES, weight_concentration_prior_type="dirichlet_process",
+                                  weight_concentration_prior=0.001, n_init=1, max_iter=100, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ConvergenceWarning: an approximate mixture is all that is needed
+        gmm.fit(fit_on.reshape(-1, 1))
+    keep = gmm.weights_ > _MODE_WEIGHT
+    if keep.sum() < 2:
+        return ()
+    w = gmm.weights_[keep] / gmm.weights_[keep].sum()
+    mu = gmm.means_[keep, 0]
+    sd = np.sqrt(gmm.covariances_[keep].reshape(-1))
+    sd = np.maximum(sd, 1e-6 * max(1.0, float(np.abs(obs).max())))
+    return tuple(float(t) for t in np.stack([w, mu, sd], axis=1).reshape(-1))
+
+
+def _schema_kinds(df: "pd.DataFrame", features: Sequence[str], source: str, schema: Mapping[str, str] | None,
+                  allow_missing: bool) -> dict[str, str]:
+    """Column -> "numeric" / "integer" / "categorical": inferred, then ``schema`` overrides."""
+    schema = dict(schema or {})
+    for col, kind in schema.items():
+        if col not in features:
+            known = ", ".join(features)
+            raise DataError(f"The schema names column '{col}', which is not a feature column of {source}; "
+                            f"its feature columns are: {known}.")
+        if kind not in COLUMN_TYPES:
+            raise DataError(f"The schema gives column '{col}' the type {kind!r}; column types are "
+                            f"{', '.join(COLUMN_TYPES)}.")
+    kinds = {}
     for col in features:
         if allow_missing and df[col].isna().all():
             raise _no_observed(col, source)
-        (numeric if _column_kind(df[col], col, source) == "numeric" else categorical).append(col)
+        given = schema.get(col)
+        if given == "categorical":
+            kinds[col] = "categorical"
+            continue
+        if given is None and _column_kind(df[col], col, source) == "categorical":
+            kinds[col] = "categorical"
+            continue
+        v = _numeric(df[col], col, source, allow_missing)
+        if given is not None:
+            kinds[col] = given
+        else:
+            obs = v[~np.isnan(v)]
+            kinds[col] = "integer" if obs.size and np.all(obs == np.round(obs)) else "numeric"
+    return kinds
+
+
+def _fit_table(
+    df: "pd.DataFrame", source: str, name: str, features: Sequence[str], label_column: str | None,
+    allow_missing: bool = False, schema: Mapping[str, str] | None = None, normalization: str = "standard",
+) -> tuple[np.ndarray, np.ndarray | None, DataSpec]:
+    kinds = _schema_kinds(df, features, source, schema, allow_missing)
+    numeric = [c for c in features if kinds[c] != "categorical"]
+    categorical = [c for c in features if kinds[c] == "categorical"]
     n = len(df)
     blocks, names = [], list(numeric)
     mean = std = np.zeros(0)
+    bounds: list[tuple[float, ...]] = []
+    modes: list[tuple[float, ...]] = []
+    missing_rates = []
     if numeric:
         num = np.stack([_numeric(df[c], c, source, allow_missing) for c in numeric], axis=1)  # (n, n_numeric)
         # statistics of the observed values (filling gaps first would shrink the spread)
         mean, std = np.nanmean(num, axis=0), np.nanstd(num, axis=0)
         std[np.nanmax(num, axis=0) == np.nanmin(num, axis=0)] = 1.0  # constant columns: centre, never divide by 0
-        blocks.append((num - mean) / std)
+        bounds = [(float(lo), float(hi)) for lo, hi in zip(np.nanmin(num, axis=0), np.nanmax(num, axis=0))]
+        missing_rates += [float(r) for r in np.isnan(num).mean(axis=0)]
+        if normalization == "mode":
+            modes = [_fit_modes(num[:, j], seed=j) for j in range(len(numeric))]
     categories = []
+    cat_blocks = []
     for col in categorical:
         values = _text(df[col], col, source, allow_missing)
         present = np.asarray([v is not None for v in values])
+        missing_rates.append(float(1.0 - present.mean()))
         cats, observed_codes = np.unique(values[present].astype(str), return_inverse=True)
         codes = np.full(n, -1, dtype=np.int64)
         codes[present] = observed_codes.reshape(-1)
@@ -285,21 +395,85 @@ def _fit_table(
                 "Is it an id? Leave it out with columns=.", col, source, len(cats), n,
             )
         categories.append(cats)
+        cat_blocks.append((col, cats, codes))
+    spec = DataSpec(
+        kind="table", shape=(1,), name=name, columns=(),
+        numeric_columns=tuple(numeric), mean=tuple(float(m) for m in mean), std=tuple(float(s) for s in std),
+        categorical_columns=tuple(categorical), categories=tuple(categories),
+        label_column=label_column, integer_columns=tuple(c for c in numeric if kinds[c] == "integer"),
+        bounds=tuple(bounds), modes=tuple(modes) if any(modes) else (), missing_rates=tuple(missing_rates),
+        table_columns=tuple(features),
+    )
+    mode_blocks: list[np.ndarray] = []
+    if numeric:
+        z, mode_blocks = _standardise(num, spec)
+        blocks.append(z)
+    for col, cats, codes in cat_blocks:
         names += [f"{col}={c}" for c in cats]
         blocks.append(_one_hot(codes, len(cats)))
+    for col, m in zip(numeric, spec.modes):
+        names += [f"{col}#mode={k}" for k in range(len(m) // 3)]
+    blocks += mode_blocks
     x = np.concatenate(blocks, axis=1).astype(np.float32)
     y, label_names = None, ()
     if label_column is not None:
         s = df[label_column]
         _check_missing(s, label_column, source, feature=False)
         y, label_names = encode_labels(s.to_numpy(), f"Column '{label_column}' of {source}")
-    spec = DataSpec(
-        kind="table", shape=(x.shape[1],), name=name, columns=tuple(names),
-        numeric_columns=tuple(numeric), mean=tuple(float(m) for m in mean), std=tuple(float(s) for s in std),
-        categorical_columns=tuple(categorical), categories=tuple(categories),
-        label_column=label_column, label_names=label_names,
-    )
+    spec = spec.replace(shape=(x.shape[1],), columns=tuple(names), label_names=label_names)
     return x, y, spec
+
+
+def mixed_blocks(spec: DataSpec) -> tuple[tuple[int, int], ...]:
+    """``(start, width)`` of every one-hot block of a table spec's features (categorical columns, then the mode
+    indicators of mode-normalised numeric columns): the ``categorical`` option of the ``"mixed"`` likelihood.
+
+    Examples
+    --------
+    >>> spec = DataSpec(kind="table", shape=(3,), columns=("age", "color=blue", "color=red"),
+    ...                 numeric_columns=("age",), mean=(40.0,), std=(10.0,),
+    ...                 categorical_columns=("color",), categories=(("blue", "red"),))
+    >>> mixed_blocks(spec)
+    ((1, 2),)
+    """
+    out = []
+    start = len(spec.numeric_columns)
+    for cats in spec.categories:
+        out.append((start, len(cats)))
+        start += len(cats)
+    for m in spec.modes:
+        if m:
+            out.append((start, len(m) // 3))
+            start += len(m) // 3
+    return tuple(out)
+
+
+def table_schema(spec: DataSpec) -> dict[str, dict[str, Any]]:
+    """The schema of a table spec, column by column (JSON-ready): type, levels or bounds, missing rate, modes.
+
+    Examples
+    --------
+    >>> spec = DataSpec(kind="table", shape=(3,), columns=("age", "color=blue", "color=red"),
+    ...                 numeric_columns=("age",), mean=(40.0,), std=(10.0,),
+    ...                 categorical_columns=("color",), categories=(("blue", "red"),))
+    >>> table_schema(spec)["color"]
+    {'type': 'categorical', 'levels': ['blue', 'red'], 'missing_rate': 0.0}
+    """
+    rates = list(spec.missing_rates) or [0.0] * (len(spec.numeric_columns) + len(spec.categorical_columns))
+    out: dict[str, dict[str, Any]] = {}
+    for j, col in enumerate(spec.numeric_columns):
+        entry: dict[str, Any] = {"type": "integer" if col in spec.integer_columns else "numeric",
+                                 "mean": spec.mean[j], "std": spec.std[j]}
+        if spec.bounds and spec.bounds[j]:
+            entry["min"], entry["max"] = spec.bounds[j]
+        entry["missing_rate"] = rates[j]
+        if spec.modes and spec.modes[j]:
+            entry["modes"] = len(spec.modes[j]) // 3
+        out[col] = entry
+    k = len(spec.numeric_columns)
+    for i, (col, cats) in enumerate(zip(spec.categorical_columns, spec.categories)):
+        out[col] = {"type": "categorical", "levels": list(cats), "missing_rate": rates[k + i]}
+    return out
 
 
 def table_to_dataset(
@@ -311,6 +485,8 @@ def table_to_dataset(
     columns: Sequence[str] | None = None,
     data_spec: DataSpec | None = None,
     allow_missing: bool = False,
+    schema: Mapping[str, str] | None = None,
+    normalization: str = "standard",
 ) -> Dataset:
     """Build a ``kind="table"`` Dataset from a DataFrame, fitting a spec or applying ``data_spec``.
 
@@ -330,8 +506,17 @@ def table_to_dataset(
     allow_missing : bool
         Keep missing feature cells as NaN (statistics from the observed values) instead of refusing them;
         a feature column with no observed value is still an error.
+    schema : mapping or None
+        Column types overriding the inferred ones: ``{"zip": "categorical", "age": "integer"}`` (types in
+        :data:`COLUMN_TYPES`).
+    normalization : {"standard", "mode"}
+        How numeric columns are encoded when the spec is fitted: standardised, or with mode-specific
+        normalisation (see the module docstring).
     """
     df = _frame(df, source)
+    if normalization not in NORMALIZATIONS:
+        raise DataError(f"The 'normalization' parameter must be one of {', '.join(NORMALIZATIONS)}. "
+                        f"Got {normalization!r} instead.")
     if isinstance(columns, str):
         columns = [columns]
     if data_spec is not None:
@@ -358,7 +543,7 @@ def table_to_dataset(
         features = [c for c in df.columns if c != label_column]
     if not features:
         raise DataError(f"{source} has no feature columns besides the label column '{label_column}'.")
-    x, y, spec = _fit_table(df, source, name, features, label_column, allow_missing)
+    x, y, spec = _fit_table(df, source, name, features, label_column, allow_missing, schema, normalization)
     description = f"{name}: {len(x):,} rows, {len(spec.numeric_columns)} numeric + {len(spec.categorical_columns)} categorical columns -> {x.shape[1]} features"
     return make_dataset(x, y, fields={}, name=name, data_spec=spec, ids=_ids(df), description=description)
 
@@ -366,7 +551,8 @@ def table_to_dataset(
 def decode_table(x: Any, spec: DataSpec) -> "pd.DataFrame":
     """Turn model-space feature vectors back into a DataFrame of raw columns (inverse of the encoding).
 
-    Numeric columns are un-standardised; each categorical column takes its highest-scoring category.
+    Numeric columns are un-standardised (within the decoded mode, for mode-normalised columns), clipped to
+    their bounds and, for integer columns, rounded; each categorical column takes its highest-scoring category.
 
     Parameters
     ----------
@@ -393,14 +579,26 @@ def decode_table(x: Any, spec: DataSpec) -> "pd.DataFrame":
     if x.ndim != 2 or x.shape[1] != len(spec.columns):
         raise DataError(f"Features of shape {x.shape} do not match the spec's {len(spec.columns)} columns.")
     k = len(spec.numeric_columns)
-    out: dict[str, Any] = {
-        col: x[:, j] * spec.std[j] + spec.mean[j] for j, col in enumerate(spec.numeric_columns)
-    }
+    values = x[:, :k] * np.asarray(spec.std) + np.asarray(spec.mean)  # (n, k)
     start = k
+    cat_values = {}
     for col, cats in zip(spec.categorical_columns, spec.categories):
         block = x[:, start : start + len(cats)]
-        out[col] = np.asarray(cats, dtype=object)[block.argmax(axis=1)]
+        cat_values[col] = np.asarray(cats, dtype=object)[block.argmax(axis=1)]
         start += len(cats)
+    for j, modes in enumerate(spec.modes):
+        if modes:
+            m = np.asarray(modes, dtype=np.float64).reshape(-1, 3)
+            mode = x[:, start : start + len(m)].argmax(axis=1)
+            values[:, j] = x[:, j] * m[mode, 2] + m[mode, 1]
+            start += len(m)
+    out: dict[str, Any] = {}
+    for j, col in enumerate(spec.numeric_columns):
+        v = values[:, j]
+        if spec.bounds and spec.bounds[j]:
+            v = np.clip(v, *spec.bounds[j])
+        out[col] = np.round(v) if col in spec.integer_columns else v
+    out.update(cat_values)
     return pd.DataFrame(out)
 
 

@@ -94,6 +94,7 @@ def load_data(
     label_column: str | None = None,
     allow_missing: bool = False,
     labels: str = "model",
+    table_options: Mapping[str, Any] | None = None,
 ) -> Dataset:
     """Load a data source (builtin name, folder or file) with :func:`vaekit.datasets.load`.
 
@@ -112,6 +113,8 @@ def load_data(
         Keep missing table cells as NaN (models with ``missing="ignore"``).
     labels : {"model", "own", "none"}
         How labels meet ``data_spec``'s classes (see :func:`vaekit.datasets.load`).
+    table_options : mapping or None
+        ``schema`` and ``normalization`` of a table whose spec is fitted (see :func:`vaekit.datasets.load`).
 
     Returns
     -------
@@ -119,7 +122,7 @@ def load_data(
     """
     from ..data import load
 
-    kwargs: dict[str, Any] = {"split": split, "data_spec": data_spec}
+    kwargs: dict[str, Any] = {"split": split, "data_spec": data_spec, **(table_options or {})}
     if label_column is not None:
         kwargs["label_column"] = label_column
     if allow_missing:
@@ -379,6 +382,7 @@ def train_run(
     label_seed: int = 0,
     stack_on: str | os.PathLike | None = None,
     device: str | None = None,
+    schema: Mapping[str, str] | None = None,
 ):
     """Train a model on a data source into the run directory ``out``.
 
@@ -421,6 +425,11 @@ def train_run(
         A run holding a trained, unconditioned VAE: train M1+M2 (:class:`~vaekit.model.StackedVAE`), a
         semi-supervised model over its latent codes (implies ``conditioning="semi_supervised"``;
         ``model_options`` configure the new M2). The data is preprocessed as that run's data.
+
+    schema : mapping or None
+        Column types of a table overriding the inferred ones (``{"zip": "categorical"}``); recorded in the
+        run's ``config.json`` (``data`` section). A table is encoded with the preset's normalisation
+        (``TableKind.normalization``) and its missing cells are masked unless ``missing="none"`` is given.
 
     A model with ``conditioning`` (in ``model_options`` or the config file) gets ``num_classes`` from
     the data's labels when not given. The label choice is recorded in ``RUN/labels.json`` so that
@@ -465,8 +474,19 @@ def train_run(
             data = _labelled_data(source, features.data_spec, limit, label_column, choice)
             model = _stacked(features, data, stack_on, {**file.model, **model_options})
         else:
-            missing = {**file.model, **model_options}.get("missing") == "ignore"
-            data = _labelled_data(source, None, limit, label_column, choice, missing)
+            given = {**file.model, **model_options}.get("missing")
+            table = is_table_source(source)
+            # a table trains as it is: missing cells are masked (the preset's missing="ignore") unless refused
+            missing = given == "ignore" or (given is None and table)
+            table_options = None
+            if table:
+                from ..data.kinds import TableKind
+
+                table_options = {"normalization": TableKind.normalization, "schema": schema}
+            elif schema is not None:
+                raise ConfigError(f"A schema (--schema) gives the column types of a table; '{source}' is not a "
+                                  f".csv or .parquet table.")
+            data = _labelled_data(source, None, limit, label_column, choice, missing, table_options)
             is_ae = autoencoder if autoencoder is not None else file.class_name == "Autoencoder"
             cls = Autoencoder if is_ae else VAE
             options = {**file.model, **model_options}
@@ -522,13 +542,22 @@ def _check_label_options(conditioning: str, autoencoder: bool | None, choice: Ma
                           f"conditioning='semi_supervised').")
 
 
+def is_table_source(source) -> bool:
+    """Whether ``source`` names a table file (``.csv``, ``.tsv``, ``.parquet``)."""
+    from ..data.tables import TABLE_SUFFIXES
+
+    return isinstance(source, (str, os.PathLike)) and os.fspath(source).lower().endswith(TABLE_SUFFIXES)
+
+
 def _labelled_data(source, data_spec, limit: int | None, label_column: str | None,
-                   choice: Mapping[str, Any], allow_missing: bool = False) -> Dataset:
+                   choice: Mapping[str, Any], allow_missing: bool = False,
+                   table_options: Mapping[str, Any] | None = None) -> Dataset:
     """The training data with the user's labels: the label file matches the whole source; hiding
     labels comes after ``limit``, so the kept labels are among the examples trained on."""
     from . import semisupervised as semi
 
-    data = load_data(source, data_spec=data_spec, label_column=label_column, allow_missing=allow_missing)
+    data = load_data(source, data_spec=data_spec, label_column=label_column, allow_missing=allow_missing,
+                     table_options=table_options)
     if choice["labels"] is not None:
         data = semi.apply_labels(data, labels=choice["labels"])
     data = _limit(data, limit)
