@@ -422,3 +422,19 @@ def test_cli_bad_label_file_and_bad_stack_on(cli_runs, tmp_path):
     fails("train", "digits", "--out", tmp_path / "r", "--stack-on", cli_runs / "m1", "--conditional", *T,
           match="cannot be combined with conditioning='conditional'")
     assert invoke("analogy", "--help").exit_code == 0
+
+
+def test_a_decoder_that_ignores_its_label_is_flagged_and_a_trained_one_is_not(tmp_path):
+    from vaekit.tasks.semisupervised import LABEL_EFFECT_MIN, label_effect, label_warning
+
+    data = vaekit.datasets.load("digits")
+    early = vaekit.VAE.for_data(data, conditioning="conditional", num_classes=10)
+    vaekit.fit(early, data, epochs=1, seed=0, progress=False)
+    assert label_effect(early) < LABEL_EFFECT_MIN  # one epoch: every label decodes to the same image
+    assert "barely uses the label" in label_warning(early)
+    trained = vaekit.VAE.for_data(data, conditioning="conditional", num_classes=10)
+    vaekit.fit(trained, data, epochs=15, seed=0, progress=False)
+    assert label_effect(trained) > 4 * LABEL_EFFECT_MIN and label_warning(trained) is None
+    assert label_effect(vaekit.VAE.for_data(data)) is None  # nothing to say about an unconditioned model
+    result = invoke("train", "digits", "--out", tmp_path / "r", "--conditional", "--epochs", "1", "--quiet")
+    assert result.exit_code == 0 and "barely uses the label" in result.output

@@ -34,6 +34,7 @@ __all__ = [
     "DaskOpt",
     "DeviceOpt",
     "WorkersOpt",
+    "parse_duration",
 ]
 
 #: Encoder/decoder family (the ``net`` field of ModelConfig). A plain name: ModelConfig checks it against
@@ -144,3 +145,26 @@ DeviceOpt = Annotated[
                  metavar="DEVICE"),
 ]
 
+
+
+_DURATION = {"": 1.0, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: Optional[str], option: str = "--max-time") -> Optional[float]:
+    """Seconds from what a user types for a time budget: ``600`` or ``600s`` (seconds), ``10m`` or
+    ``10min`` (minutes), ``1.5h`` (hours).
+
+    >>> parse_duration("10m"), parse_duration("90"), parse_duration("1.5h")
+    (600.0, 90.0, 5400.0)
+    """
+    import re
+
+    from ..errors import ConfigError
+
+    if text is None:
+        return None
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*([a-z]*)\s*", str(text).lower())
+    if m is None or m.group(2) not in _DURATION or float(m.group(1)) <= 0:
+        raise ConfigError(f"{option} takes a positive time: seconds (600 or 600s), minutes (10m) or hours (1.5h). "
+                          f"Got {text!r} instead.")
+    return float(m.group(1)) * _DURATION[m.group(2)]
