@@ -18,7 +18,7 @@ EPILOG = """\
 
   vaekit train photos/ --out runs/photos --net conv --likelihood discretized_logistic
 
-  vaekit train survey.csv --out runs/survey --missing ignore
+  vaekit train survey.csv --out runs/survey --schema zip=categorical
 
   vaekit train mnist5k --out runs/denoiser --corruption gaussian --corruption-level 0.3
 
@@ -84,7 +84,8 @@ def train(
     missing: Annotated[
         Optional[str],
         typer.Option(help="'ignore': NaN / empty cells are missing, and the model learns from the observed entries "
-                          "(MIWAE) \\[default: none: missing cells are an error].", show_default=False),
+                          "(MIWAE); 'none': missing cells are an error \\[default: ignore for a table with missing cells].",
+                     show_default=False),
     ] = None,
     corruption: Annotated[
         Optional[str],
@@ -157,6 +158,11 @@ def train(
     ] = None,
     label_column: Annotated[
         Optional[str], typer.Option(help="Label column of a table (not a feature).", show_default=False)
+    ] = None,
+    schema: Annotated[
+        Optional[list[str]],
+        typer.Option("--schema", help="Column type of a table, COL=numeric|integer|categorical (repeatable); "
+                                      "the others are inferred.", show_default=False, metavar="COL=TYPE"),
     ] = None,
     semi_supervised: Annotated[
         bool,
@@ -254,7 +260,7 @@ def train(
         autoencoder=True if autoencoder else None, resume=resume, overwrite=overwrite, limit=limit,
         label_column=label_column, callbacks=_console.fit_callbacks(quiet, "training"),
         labels=labels, label_fraction=label_fraction, labelled_per_class=labelled_per_class, label_seed=label_seed,
-        stack_on=stack_on, device=device,
+        stack_on=stack_on, device=device, schema=_schema(schema),
     )
     if not main_rank:
         return  # rank 0 reports
@@ -269,3 +275,15 @@ def train(
     else:
         _console.stdout().print(f"Next: vaekit eval {out}   |   vaekit report {out}", markup=False)
     _console.print_wrote(out, what="Run directory")
+
+def _schema(items: list[str] | None) -> dict[str, str] | None:
+    """``["zip=categorical", ...]`` -> ``{"zip": "categorical"}`` (types are checked against the table)."""
+    if not items:
+        return None
+    out = {}
+    for item in items:
+        col, sep, kind = item.partition("=")
+        if not sep or not col.strip():
+            raise ConfigError(f"--schema takes COL=TYPE (e.g. zip=categorical); got {item!r}.")
+        out[col.strip()] = kind.strip()
+    return out
