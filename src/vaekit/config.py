@@ -312,12 +312,17 @@ class TrainConfig(_Config):
         ``kl_warmup``.
     kl_warmup_unit : {"epochs", "steps"}
         Unit of ``kl_warmup`` and ``kl_warmup_layers``.
+    kl_schedule : {"linear", "cyclical"}
+        ``"linear"``: the KL weight rises over ``kl_warmup`` once, then stays at ``beta``. ``"cyclical"`` (Fu
+        et al. 2019): it rises over ``kl_warmup``, stays at ``beta`` for another ``kl_warmup``, then starts
+        again from 0, for the whole run.
     binarize : {"none", "dynamic"}
         ``"dynamic"`` redraws x ~ Bernoulli(x) for every batch (for [0, 1] images; Salakhutdinov & Murray 2008).
     seed : int
         Seed of the generator used for splits, shuffling, binarisation and reparameterisation noise.
     max_time : float or None
-        Wall-clock budget in seconds; training stops after the epoch in which it runs out.
+        Wall-clock budget in seconds; training stops at the first step after it runs out (that epoch, cut
+        short, is still validated and logged).
     checkpoint_every : int
         Write ``checkpoint/`` every this many epochs (only when ``out`` is given).
     precision : {"fp32", "bf16", "fp16"}
@@ -342,6 +347,7 @@ class TrainConfig(_Config):
     kl_warmup: int = 0
     kl_warmup_layers: tuple[int, ...] | None = None
     kl_warmup_unit: str = "epochs"
+    kl_schedule: str = "linear"
     binarize: str = "none"
     seed: int = 0
     max_time: float | None = None
@@ -366,6 +372,7 @@ class TrainConfig(_Config):
             object.__setattr__(self, "kl_warmup_layers", _check_int_tuple(o, "kl_warmup_layers", self.kl_warmup_layers,
                                                                           allow_empty=False, low=0))
         check_param(o, "kl_warmup_unit", self.kl_warmup_unit, Options(("epochs", "steps")))
+        check_param(o, "kl_schedule", self.kl_schedule, Options(("linear", "cyclical")))
         check_param(o, "binarize", self.binarize, Options(("none", "dynamic")))
         check_param(o, "seed", self.seed, Interval("int", 0, None))
         check_param(o, "max_time", self.max_time, Interval("float", 0, None, closed="neither", optional=True))
@@ -424,6 +431,12 @@ class DataSpec(_Config):
         Share of missing cells per feature column (numeric then categorical order) in the training data.
     table_columns : tuple of str
         The feature columns in the table's own order (synthetic tables are written in it).
+    vocabulary : tuple of str
+        Text data (``kind="text"``): the tokens by id, ``<pad>``, ``<bos>``, ``<eos>``, ``<unk>`` first;
+        an example is up to ``max_length`` token ids, then ``<eos>``, then ``<pad>`` (shape ``(max_length + 1,)``).
+    tokenizer : str or None
+        Text data: ``"words"`` (lower-cased words and punctuation marks) or the JSON of a ``tokenizers``
+        subword (BPE) tokenizer learned from the training text.
     """
 
     kind: str
@@ -444,6 +457,8 @@ class DataSpec(_Config):
     modes: tuple[tuple[float, ...], ...] = ()
     missing_rates: tuple[float, ...] = ()
     table_columns: tuple[str, ...] = ()
+    vocabulary: tuple[str, ...] = ()
+    tokenizer: str | None = None
 
     def __post_init__(self):
         check_param("DataSpec", "kind", self.kind, Options(DATA_KINDS.names()))
@@ -453,7 +468,7 @@ class DataSpec(_Config):
         DATA_KINDS.get(self.kind)().check_shape(self.kind, self.shape)
         if not isinstance(self.name, str):
             raise ConfigError(f"The 'name' parameter of DataSpec must be a str. Got {self.name!r} instead.")
-        for field_name in ("columns", "numeric_columns", "categorical_columns", "label_names"):
+        for field_name in ("columns", "numeric_columns", "categorical_columns", "label_names", "vocabulary"):
             _check_tuple_of("DataSpec", field_name, getattr(self, field_name), str, "strings")
         for field_name in ("mean", "std", "missing_rates"):
             _check_tuple_of("DataSpec", field_name, getattr(self, field_name), (int, float), "numbers")

@@ -36,6 +36,8 @@ __all__ = [
     "DiscretizedLogistic",
     "BetaBinomial",
     "QuantizedCategorical",
+    "TokenLikelihood",
+    "TokenSequence",
     "build_likelihood",
 ]
 
@@ -544,6 +546,72 @@ class MixedLikelihood(Likelihood):
 
     def sample(self, dist, generator=None):
         return dist.base_dist.draw(generator)
+
+
+class TokenSequence(Distribution):
+    """p(x|z) over token sequences, autoregressive: prod_t p(x_t | x_<t, z), scored up to and with ``<eos>``.
+
+    ``params`` is what a sequence decoder returns (:class:`vaekit.nets.sequence.TokenParams`): z and the
+    decoder that turns a prefix into next-token logits. Batch shape ``z.shape[:-1]``, event shape
+    ``(max_length + 1,)``; ``mean`` is the greedy decoding (token ids as floats, the data's dtype).
+    Without gradients, ``log_prob`` runs in chunks of rows so that memory stays bounded for any number of
+    importance samples.
+    """
+
+    arg_constraints: dict = {}
+    has_rsample = False
+    #: logits (rows x positions x vocabulary) held at most at once when scoring without gradients (only the
+    #: positions before padding are computed, so for short sentences far fewer are)
+    max_logits = 2**27
+
+    def __init__(self, params, validate_args=False):
+        self.params = params
+        super().__init__(torch.Size(params.batch_shape), torch.Size((params.length,)), validate_args=False)
+
+    def log_prob(self, value):
+        p = self.params
+        x = value.expand(*self.batch_shape, p.length).reshape(-1, p.length).long()
+        z = p.flat_z
+        dropout = p.decoder.training
+        if torch.is_grad_enabled():
+            out = p.log_prob_rows(x, z, word_dropout=dropout)
+        else:
+            rows = max(1, self.max_logits // (p.length * p.vocab_size))
+            out = torch.cat([p.log_prob_rows(x[i:i + rows], z[i:i + rows], word_dropout=dropout)
+                             for i in range(0, x.shape[0], rows)])
+        return out.view(self.batch_shape)
+
+    @property
+    def mean(self):
+        """The greedy decoding (the most probable token at every step), token ids as floats."""
+        return self.params.generate().to(self.params.z.dtype).view(*self.batch_shape, self.params.length)
+
+
+@LIKELIHOODS.register("tokens")
+class TokenLikelihood(Likelihood):
+    """A categorical over the vocabulary at every position, autoregressive in the tokens before it
+    (for text; pairs with ``net="sequence"``, whose decoder returns the parameters this reads).
+
+    ``log_prob`` is the log-probability of the sentence (padding after ``<eos>`` not scored), so the
+    negative ELBO or IWAE bound is nats per sentence. ``sample`` draws sentences token by token.
+    """
+
+    n_params = 1
+    discrete = True
+    support = "tokens"
+    levels = None
+    #: the one net family whose decoder feeds this likelihood
+    needs_net = "sequence"
+
+    def __init__(self, data_shape, options=None):
+        super().__init__(data_shape)
+
+    def forward(self, params) -> Distribution:
+        return TokenSequence(params)
+
+    def sample(self, dist, generator=None, *, temperature: float = 1.0):
+        p = dist.params
+        return p.generate(temperature=temperature, generator=generator).to(p.z.dtype).view(*dist.batch_shape, p.length)
 
 
 def build_likelihood(config: ModelConfig) -> Likelihood:

@@ -384,7 +384,7 @@ class VAE(_SharedVerbs, nn.Module):
         prior = self._modules.get("prior")
         return q if prior is None else prior.posterior(q)
 
-    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> Distribution:
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None, *, noise=None) -> Distribution:
         """p(x|z) (or p(x|z,y)): batch shape ``z.shape[:-1]``, event shape ``data_shape``.
 
         ``log_prob(x)`` sums over data dims.
@@ -394,6 +394,8 @@ class VAE(_SharedVerbs, nn.Module):
         z : Tensor of shape (..., latent_dim)
         y : Tensor of int, broadcastable to ``z.shape[:-1]``, or None
             Class labels; needed by (and only by) a conditioned model.
+        noise : torch.Generator or None
+            Training noise for a decoder that draws its own (the word dropout of ``net="sequence"``).
         """
         if self.conditional:
             if y is None:
@@ -404,6 +406,8 @@ class VAE(_SharedVerbs, nn.Module):
             self._check_label_range(y, allow_missing=False)
             onehot = self._one_hot(y.expand(z.shape[:-1]), z.dtype)
             z = torch.cat([z, onehot], dim=-1)
+        if noise is not None and getattr(self.decoder, "takes_noise", False):
+            return self.likelihood(self.decoder(z, noise=noise))  # a decoder with noise of its own (word dropout)
         return self.likelihood(self.decoder(z))
 
     # ------------------------------------------------------------------ labels
@@ -530,7 +534,7 @@ class VAE(_SharedVerbs, nn.Module):
         if k > 1:
             return self._iwae_objective(target, q, k, w, generator)
         z = self.reparameterize(q, None, generator)  # (batch, latent_dim)
-        rec = -self.log_px(self.decode(z), target)  # (batch,)  Kingma & Welling 2014, eq. 10, one sample
+        rec = -self.log_px(self.decode(z, noise=generator), target)  # (batch,)  Kingma & Welling 2014, eq. 10
         if hasattr(q, "log_prob_layers"):  # hierarchical latents: a KL per layer
             kl_layers = q.log_prob_layers(z) - self.prior.log_prob_layers(z)  # (batch, L), one-sample MC
             per_layer = kl_layers.mean(0)

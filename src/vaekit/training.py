@@ -28,8 +28,10 @@ logger = logging.getLogger(__name__)
 
 
 # ------------------------------------------------------------------------------------------ schedules
-def kl_weight_at(epoch: int, step: int, *, beta: float, warmup: int, unit: str, steps_per_epoch: int) -> float:
-    """KL weight: linear warm-up from 0 to ``beta`` over ``warmup`` epochs or steps (Bowman et al. 2016).
+def kl_weight_at(epoch: int, step: int, *, beta: float, warmup: int, unit: str, steps_per_epoch: int,
+                 schedule: str = "linear") -> float:
+    """KL weight: linear warm-up from 0 to ``beta`` over ``warmup`` epochs or steps (Bowman et al. 2016);
+    with ``schedule="cyclical"`` the warm-up is followed by as long at ``beta``, then repeats (Fu et al. 2019).
 
     ``epoch`` is 0-based; with unit "epochs" the weight grows smoothly within epochs too.
 
@@ -39,10 +41,14 @@ def kl_weight_at(epoch: int, step: int, *, beta: float, warmup: int, unit: str, 
     1.0
     >>> kl_weight_at(0, 5, beta=1.0, warmup=10, unit="steps", steps_per_epoch=10)
     0.5
+    >>> kl_weight_at(0, 25, beta=1.0, warmup=10, unit="steps", steps_per_epoch=10, schedule="cyclical")
+    0.5
     """
     if warmup <= 0:
         return beta
     progress = step / warmup if unit == "steps" else step / (warmup * steps_per_epoch)
+    if schedule == "cyclical":
+        progress = progress % 2.0
     return beta * min(1.0, progress)
 
 
@@ -376,8 +382,8 @@ def _loop(model, cfg, batches, transforms, val, opt, generator, state, best_stat
                        total_steps=total_steps, time_fraction=time_fraction)
             for group in opt.param_groups:
                 group["lr"] = lr
-            w = _kl_weights(_layer_warmups(model, cfg), epoch, state.step, beta=model.config.beta,
-                            unit=cfg.kl_warmup_unit, steps_per_epoch=steps_per_epoch)
+            w = _kl_weights(_layer_warmups(model, cfg), epoch, state.step, beta=model.config.beta, unit=cfg.kl_warmup_unit,
+                            steps_per_epoch=steps_per_epoch, schedule=cfg.kl_schedule)
             for transform in transforms:  # e.g. dynamic binarisation
                 batch = transform(batch)
             batch = batch.to(device)
@@ -411,6 +417,10 @@ def _loop(model, cfg, batches, transforms, val, opt, generator, state, best_stat
             n_seen += b
             for cb in callbacks:
                 cb.on_step_end(state, float(obj.loss.detach()))
+            # a spent wall-clock budget ends the epoch here (it is validated and logged as usual), so a
+            # run overshoots its budget by one step, not by up to an epoch
+            if cfg.max_time is not None and ctx.any(time.perf_counter() - started >= cfg.max_time):
+                break
         state.epoch = epoch + 1
         totals = ctx.all_reduce_sum(torch.cat([sums, torch.tensor([float(n_seen)], dtype=torch.float64)]))
         train_loss, train_rec, train_kl = (totals[:3] / max(float(totals[3]), 1.0)).tolist()

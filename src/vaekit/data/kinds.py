@@ -14,7 +14,7 @@ from typing import Any
 from ..errors import ConfigError
 from ..registry import DATA_KINDS
 
-__all__ = ["DataKind", "ImageKind", "TableKind", "ArrayKind", "kind_of"]
+__all__ = ["DataKind", "ImageKind", "TableKind", "ArrayKind", "TextKind", "kind_of"]
 
 
 class DataKind:
@@ -100,6 +100,36 @@ class TableKind(DataKind):
 @DATA_KINDS.register("array")
 class ArrayKind(DataKind):
     """Any other float vectors (or arrays)."""
+
+
+@DATA_KINDS.register("text")
+class TextKind(DataKind):
+    """Sentences as token ids, shape (max_length + 1,): the tokens, ``<eos>``, then ``<pad>``
+    (:mod:`vaekit.data.text`; the vocabulary is ``DataSpec.vocabulary``).
+
+    The preset (``net="sequence"``, ``likelihood="tokens"``): a bidirectional GRU encoder, a GRU decoder
+    fed z at every step, and against posterior collapse word dropout, free bits and a cyclical KL
+    schedule; its settings are those measured in ``bench/text.py`` (see ``bench/RESULTS.md``).
+    """
+
+    example_ndim = 1
+    shape_text = "(max_length + 1,)"
+
+    #: the preset's settings (tuned on the validation split of WordNet examples, bench/text.py)
+    MODEL = dict(latent_dim=32, free_bits=0.25)
+    NET = dict(embed_dim=256, hidden_size=512, word_dropout=0.25)
+    TRAIN = dict(lr=1e-3, batch_size=64, kl_warmup=2000, kl_warmup_unit="steps", kl_schedule="cyclical",
+                 grad_clip=5.0, early_stopping_patience=5)
+
+    def model_defaults(self, spec):
+        if not spec.vocabulary:
+            raise ConfigError(f"Text data {spec.name!r} has no vocabulary (DataSpec.vocabulary); load it with "
+                              f"vaekit.datasets.load(PATH, kind='text').")
+        return dict(net="sequence", likelihood="tokens", net_options={"vocab_size": len(spec.vocabulary), **self.NET},
+                    **self.MODEL)
+
+    def train_defaults(self, spec):
+        return dict(self.TRAIN)
 
 
 def kind_of(spec) -> DataKind:

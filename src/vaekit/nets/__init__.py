@@ -18,11 +18,12 @@ from torch import nn
 from .._validation import Interval, check_param
 from ..config import ModelConfig, NoOptions, _check_int_tuple, _Config, sub_config
 from ..errors import ConfigError
-from ..registry import NETS
+from ..registry import LIKELIHOODS, NETS
 from .conv import ConvDecoder, ConvEncoder
 from .mlp import MLP, MLPDecoder, MLPEncoder
+from .sequence import GRUDecoder, PriorEncoder, SequenceEncoder, SequenceOptions, TransformerDecoder
 
-__all__ = ["NetFamily", "ConvOptions", "NoOptions", "build_encoder", "build_decoder", "encoder_trunk", "MLP", "MLPEncoder", "MLPDecoder",
+__all__ = ["NetFamily", "ConvOptions", "SequenceOptions", "NoOptions", "build_encoder", "build_decoder", "encoder_trunk", "MLP", "MLPEncoder", "MLPDecoder",
            "ConvEncoder", "ConvDecoder"]
 
 
@@ -59,10 +60,19 @@ class NetFamily:
         """``net_options`` as this family's options record (defaults filled, unknown keys refused)."""
         return sub_config(self.Options, given, "net_options")
 
+    #: the likelihoods this family's decoder can feed (None: any whose class names no net of its own)
+    likelihoods: tuple[str, ...] | None = None
+
     def check_shape(self, config: ModelConfig) -> None:
-        """Refuse a ``data_shape`` this family cannot read."""
+        """Refuse a ``data_shape`` this family cannot read (or a likelihood its decoder cannot feed)."""
         if self.example_ndim is not None and len(config.data_shape) != self.example_ndim:
             raise ConfigError(self.shape_message(config))
+        needs = getattr(LIKELIHOODS.get(config.likelihood), "needs_net", None)
+        if (self.likelihoods is not None and config.likelihood not in self.likelihoods) or \
+                (self.likelihoods is None and needs is not None):
+            raise ConfigError(f"net={config.net!r} cannot be paired with likelihood={config.likelihood!r}"
+                              + (f"; likelihood={config.likelihood!r} needs net={needs!r}." if needs else
+                                 f"; use one of {', '.join(map(repr, self.likelihoods or ()))}."))
 
     def shape_message(self, config: ModelConfig) -> str:
         return f"net={config.net!r} cannot read examples of shape {config.data_shape!r}."
@@ -121,6 +131,32 @@ class ConvFamily(NetFamily):
     def trunk(self, config):
         # the conv stages and a 256-wide linear map
         return self.encoder(config, 256), 256
+
+
+@NETS.register("sequence")
+class SequenceFamily(NetFamily):
+    """Token sequences (shape (max_length + 1,)): a bidirectional GRU encoder and an autoregressive GRU (or
+    small Transformer) decoder fed z at every step, for the ``"tokens"`` likelihood (:mod:`vaekit.nets.sequence`)."""
+
+    example_ndim = 1
+    Options = SequenceOptions
+    likelihoods = ("tokens",)
+
+    def shape_message(self, config):
+        return (f"net='sequence' reads token sequences of shape (max_length + 1,); data_shape is "
+                f"{config.data_shape!r}.")
+
+    def encoder(self, config, out_dim):
+        o = config.net_options
+        return SequenceEncoder(o, out_dim) if o.latent else PriorEncoder(out_dim)
+
+    def decoder(self, config, n_params):
+        o = config.net_options
+        cls = GRUDecoder if o.decoder == "gru" else TransformerDecoder
+        return cls(o, config.latent_dim, config.data_shape[0] - 1)
+
+    def trunk(self, config):
+        raise ConfigError("net='sequence' does not support label conditioning yet.")
 
 
 def _family(config: ModelConfig) -> NetFamily:
