@@ -65,15 +65,15 @@ def sample(
 
     table_out = output is not None and output.suffix.lower() in synth_task.SYNTH_SUFFIXES
     if not npy and synth_task.is_table_model(model) and (output is None or table_out):
-        if output is None or table_out:  # a table run writes rows of named columns, in the table's units
-            if y is not None:
-                raise ConfigError("--label picks a class of a label-conditioned run; use `vaekit synth RUN --where "
-                                  "column=value` to condition table rows.")
-            frame = synth_task.synthesize(model, n, seed=seed, temperature=temperature)
-            path = synth_task.write_table(frame, output or Path("samples.csv"), overwrite=True)
-            _console.stdout().print(f"{n} synthetic rows, {len(frame.columns)} columns")
-            _console.print_wrote(path)
-            return
+        # a table run writes rows of named columns, in the table's units
+        if y is not None:
+            raise ConfigError("--label picks a class of a label-conditioned run; use `vaekit synth RUN --where "
+                              "column=value` to condition table rows.")
+        frame = synth_task.synthesize(model, n, seed=seed, temperature=temperature)
+        path = synth_task.write_table(frame, output or Path("samples.csv"), overwrite=True)
+        _console.stdout().print(f"{n} synthetic rows, {len(frame.columns)} columns")
+        _console.print_wrote(path)
+        return
     if table_out:
         raise ConfigError(f"'{output}' is a table file, but this run was not trained on a table; write a picture "
                           f"(.png, .svg, .pdf) or --npy.")
