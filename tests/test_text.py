@@ -233,3 +233,51 @@ def test_text_preset(data):
     assert model.config.net_options.vocab_size == len(data.spec.vocabulary)
     cfg = vaekit.training.default_train_config(data.spec)
     assert cfg.kl_warmup_unit == "steps"
+
+
+# ------------------------------------------------------------------------------------------ command line
+@pytest.fixture(scope="module")
+def cli_run(tmp_path_factory, corpus):
+    from ._cli import ok
+
+    d = tmp_path_factory.mktemp("text_cli")
+    (d / "corpus.txt").write_text("\n".join(corpus[:120]) + "\n", encoding="utf-8")
+    result = ok("train", d / "corpus.txt", "--out", d / "run", "--epochs", "2", "--latent-dim", "4", "--max-time", "60s")
+    assert "sequence" in result.output and "tokens" in result.output
+    return d
+
+
+def test_cli_train_detects_text_and_the_verbs_write_sentences(cli_run):
+    from ._cli import ok
+
+    d = cli_run
+    config = json.loads((d / "run" / "config.json").read_text())
+    assert config["data"]["kind"] == "text" and config["model"]["net"] == "sequence"
+    ok("sample", d / "run", "-n", "5", "-o", d / "s.txt", "--temperature", "0.8")
+    assert len((d / "s.txt").read_text(encoding="utf-8").splitlines()) == 5
+    ok("sample", d / "run", "-n", "2", "--decode", "beam", "-o", d / "b.txt")
+    assert len((d / "b.txt").read_text(encoding="utf-8").splitlines()) == 2
+    (d / "test.txt").write_text("the zebra loves the warm cat today .\nthe cold dog fears the boy again .\n",
+                                encoding="utf-8")
+    ok("eval", d / "run", "--data", d / "test.txt", "--iwae-k", "5")
+    ev = json.loads((d / "run" / "eval.json").read_text())
+    assert {"nll", "kl", "active_units", "ppl"} <= set(ev) and ev["n"] == 2 and ev["iwae_k"] == 5
+    ok("reconstruct", d / "run", d / "test.txt", "-o", d / "r.txt")
+    assert [len(l.split("\t")) for l in (d / "r.txt").read_text(encoding="utf-8").splitlines()] == [2, 2]
+    ok("interpolate", d / "run", "--from", "the warm cat loves the dog today .", "--to", "0", "--data",
+       d / "test.txt", "--steps", "4", "-o", d / "i.txt")
+    assert len((d / "i.txt").read_text(encoding="utf-8").splitlines()) == 4
+    ok("embed", d / "run", d / "test.txt", "-o", d / "e.csv")
+    assert len((d / "e.csv").read_text().splitlines()) == 3
+
+
+def test_cli_text_errors(cli_run, tmp_path):
+    from ._cli import fails
+
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"ok\n\xff\n")
+    fails("train", bad, "--out", tmp_path / "r", "--epochs", "1", match=r"bad\.txt, line 2: bytes that are not UTF-8")
+    (tmp_path / "t.csv").write_text("a,b\n1,2\n", encoding="utf-8")
+    fails("train", tmp_path / "t.csv", "--out", tmp_path / "r", "--kind", "text", "--text-column", "s",
+          match="no column 's'")
+    fails("sample", cli_run / "run", "-n", "2", "--decode", "top", "-o", tmp_path / "x.txt", match="decoding method")

@@ -18,6 +18,8 @@ EPILOG = """\
 
   vaekit eval runs/table --data holdout.csv
 
+  vaekit eval runs/sentences --data test.txt --iwae-k 100
+
 Without --data the run's own data source is used, its test split (mnist5k: the last 500 digits). \
 Sources without a test split (folders, .csv, .npy, .npz without x_test) need --data."""
 
@@ -41,6 +43,16 @@ def eval_(
     _console.setup(seed, threads)
     model = load_run(run, device=device)
     dataset = evaluation_data(model, data, limit=limit)
+    from ..tasks import text as text_task
+
+    if text_task.is_text_model(model):  # nats per sentence and token, perplexity, KL, MI, active units
+        result = text_task.evaluate_text(model, dataset, iwae_k=max(1, iwae_k), batch_size=min(batch_size, 64),
+                                         seed=seed)
+        result["data"] = str(data) if data is not None else model.data_spec.name
+        _console.print_table(f"{type(model).__name__} on {dataset.description or dataset.name}",
+                             text_task.evaluation_figures(result))
+        _console.print_wrote(write_eval(run, result))
+        return
     result = evaluate_run(model, dataset, k=iwae_k, batch_size=batch_size, seed=seed, split=split_of(model, data),
                           progress=_console.eval_progress(quiet, f"evaluating on {len(dataset):,} examples"))
     _console.print_table(f"{type(model).__name__} on {dataset.description or dataset.name}",

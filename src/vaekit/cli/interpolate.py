@@ -20,7 +20,8 @@ EPILOG = """\
   vaekit interpolate runs/photos --from cat.png --to dog.png -o morph.png
 
 I and J are indices into the data (default: the run's own data, its test split when it has one) or \
-paths to image files."""
+paths to image files; for a text run, sentences (or indices), and the path is written one sentence per line \
+\\[default: interp.txt]."""
 
 
 def interpolate(
@@ -38,6 +39,19 @@ def interpolate(
     from ..tasks.runs import load_run, run_data
 
     model = load_run(run, device=device)
+    from ..tasks import text as text_task
+
+    if text_task.is_text_model(model):  # a homotopy between two sentences (or indices into the data)
+        from ..data.text import decode_ids
+
+        refs = [from_, to]
+        if any(_is_index(r) for r in refs):
+            dataset = run_data(model, data, split="test")
+            refs = [decode_ids(dataset.x[int(r):int(r) + 1], model.data_spec)[0] if _is_index(r) else r for r in refs]
+        lines = text_task.interpolate_text(model, refs[0], refs[1], steps=steps, spherical=spherical)
+        path = output if output != Path("interp.png") else Path("interp.txt")
+        _console.print_wrote(text_task.write_lines(path, lines))
+        return
     needs_data = any(_is_index(ref) for ref in (from_, to))
     dataset = run_data(model, data, split="test") if needs_data else None
     a, label_a = generate.resolve_example(from_, model, dataset)

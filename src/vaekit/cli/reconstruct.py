@@ -34,5 +34,15 @@ def reconstruct(
 
     model = load_run(run, device=device)
     dataset = run_data(model, data, split="test", limit=n)
+    from ..tasks import text as text_task
+
+    if text_task.is_text_model(model):  # "input<TAB>reconstruction" per line
+        from ..data.text import decode_ids
+
+        inputs = decode_ids(dataset.x[:n], model.data_spec)
+        outputs = text_task.reconstruct_text(model, dataset)
+        path = output if output != Path("recon.png") else Path("recon.txt")
+        _console.print_wrote(text_task.write_lines(path, [f"{a}\t{b}" for a, b in zip(inputs, outputs)]))
+        return
     picture = visualize.reconstruction_picture(model, dataset.get(slice(0, n)))
     _console.print_wrote(visualize.save_picture(picture, output))

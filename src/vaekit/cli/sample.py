@@ -24,6 +24,10 @@ EPILOG = """\
 
   vaekit sample runs/table -n 1000 -o rows.csv
 
+  vaekit sample runs/sentences -n 20 -o samples.txt --temperature 0.8
+
+  vaekit sample runs/sentences -n 20 --decode beam -o samples.txt
+
 With --npy the samples are an array of shape (n, *data_shape) in the data's own range: 8-bit images \
 as uint8 0..255, tables with their numeric columns de-standardised. --label (a class index or name) needs \
 a run trained with --semi-supervised, --conditional or --stack-on; without it such a run draws the \
@@ -46,15 +50,28 @@ def sample(
         typer.Option("--label", help="Generate this class (an index or a class name) with a label-conditioned run.",
                      show_default=False, metavar="LABEL"),
     ] = None,
+    decode: Annotated[
+        str, typer.Option("--decode", help="Text runs: how tokens are chosen: sample (at --temperature), greedy or beam.",
+                          metavar="METHOD")] = "sample",
+    beam_width: Annotated[int, typer.Option(min=1, help="Text runs: beam width of --decode beam.")] = 5,
     seed: SeedOpt = 0,
     device: DeviceOpt = "auto",
 ) -> None:
     """Decode n draws z ~ N(0, I) (times --temperature) and write them as a picture or an array."""
     from ..tasks import generate, visualize
+    from ..tasks import text as text_task
     from ..tasks.runs import load_run
 
     _console.seed_everything(seed)
     model = load_run(run, device=device)
+    if text_task.is_text_model(model):  # sentences, one per line; --temperature is the tokens' softmax temperature
+        if temperature <= 0:
+            raise ConfigError("--temperature must be > 0 for text (use --decode greedy for the most likely tokens).")
+        lines = text_task.sample_text(model, n, method=decode, temperature=temperature, beam_width=beam_width, seed=seed)
+        path = text_task.write_lines(output or Path("samples.txt"), lines)
+        _console.stdout().print(f"{n} sentences ({decode})")
+        _console.print_wrote(path)
+        return
     y = None
     if label is not None:
         from ..tasks.semisupervised import check_conditional, label_index

@@ -36,6 +36,8 @@ EPILOG = """\
 
   vaekit train mnist5k --out runs/cvae --conditional
 
+  vaekit train corpus.txt --out runs/sentences --max-time 1800
+
 Every flag is the config field of the same name (--latent-dim is latent_dim). A --config file (JSON or \
 TOML) holds the same fields in \\[model] and \\[train] sections or as flat keys; flags given on the \
 command line win over it.
@@ -141,6 +143,15 @@ def train(
         Optional[float],
         typer.Option(min=0, max=0.9, help="Share of the data held out for validation and early stopping; 0 "
                                          "turns both off \\[default: 0.1].", show_default=False),
+    ] = None,
+    kind: Annotated[
+        Optional[str],
+        typer.Option("--kind", help="'text': read sentences, one per line (.txt files and folders of them are text "
+                                    "anyway; a CSV needs --text-column).", show_default=False, metavar="KIND"),
+    ] = None,
+    text_column: Annotated[
+        Optional[str], typer.Option("--text-column", help="The CSV column holding the sentences (--kind text).",
+                                    show_default=False, metavar="COLUMN"),
     ] = None,
     max_time: Annotated[
         Optional[float],
@@ -260,7 +271,8 @@ def train(
         autoencoder=True if autoencoder else None, resume=resume, overwrite=overwrite, limit=limit,
         label_column=label_column, callbacks=_console.fit_callbacks(quiet, "training"),
         labels=labels, label_fraction=label_fraction, labelled_per_class=labelled_per_class, label_seed=label_seed,
-        stack_on=stack_on, device=device, schema=_schema(schema),
+        stack_on=stack_on, device=device, schema=_schema(schema), kind=_kind(kind, text_column),
+        text_column=text_column,
     )
     if not main_rank:
         return  # rank 0 reports
@@ -275,6 +287,12 @@ def train(
     else:
         _console.stdout().print(f"Next: vaekit eval {out}   |   vaekit report {out}", markup=False)
     _console.print_wrote(out, what="Run directory")
+
+def _kind(kind: Optional[str], text_column: Optional[str]) -> Optional[str]:
+    if kind is not None and kind != "text":
+        raise ConfigError(f"--kind takes 'text' (other kinds follow from the data). Got {kind!r} instead.")
+    return "text" if kind or text_column else None
+
 
 def _schema(items: list[str] | None) -> dict[str, str] | None:
     """``["zip=categorical", ...]`` -> ``{"zip": "categorical"}`` (types are checked against the table)."""

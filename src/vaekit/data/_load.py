@@ -59,6 +59,8 @@ def load(
     lazy: bool | None = None,
     schema: Mapping[str, str] | None = None,
     normalization: str = "standard",
+    kind: str | None = None,
+    text_column: str | None = None,
 ) -> Dataset:
     """Load a builtin data set or a file / folder as a :class:`Dataset` of model-ready examples.
 
@@ -101,6 +103,13 @@ def load(
         Image folders and parquet tables: read batch by batch instead of into memory (image files
         decoded on demand; parquet row group by row group, see :mod:`vaekit.data.parquet`). None: lazily
         when the decoded data would exceed 1 GiB. A large ``.npy`` is memory-mapped either way.
+    kind : {"text"} or None
+        ``"text"``: read sentences (:mod:`vaekit.data.text`), one per line of a ``.txt`` file or of the
+        ``.txt`` files of a folder, or the ``text_column`` of a CSV. A ``.txt`` file, or a folder of only
+        ``.txt`` files, is text without it; so is any source read with the ``data_spec`` of text data
+        (its vocabulary; unknown words become ``<unk>``).
+    text_column : str or None
+        The CSV column holding the sentences (``kind="text"``).
 
     Returns
     -------
@@ -155,6 +164,14 @@ def load(
         close = difflib.get_close_matches(text.lower(), BUILTINS, n=1) if bare and not path.suffix else []
         hint = f" Did you mean '{close[0]}'?" if close else ""
         raise DataError(f"No such file or folder: '{text}'. {_EXPECTED}{hint}")
+    from .text import is_text_path, load_text
+
+    if kind not in (None, "text"):
+        raise param_error("load", "kind", "None or 'text' (other kinds follow from the source)", kind)
+    if kind == "text" or (data_spec is not None and data_spec.kind == "text") or \
+            (kind is None and data_spec is None and is_text_path(path)):
+        no_split_check(split, text)
+        return load_text(path, spec=data_spec, column=text_column)
     lower = path.name.lower()
     if path.is_dir() or not lower.endswith(_TABLE_ENDINGS):
         _not_for("label_column", label_column, f"'{text}'", ".csv/.parquet tables")

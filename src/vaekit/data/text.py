@@ -54,12 +54,13 @@ def tokenize(line: str) -> list[str]:
 
 
 def is_text_path(path: str | Path) -> bool:
-    """Whether ``path`` is a ``.txt`` file or a folder holding ``.txt`` files (and no images)."""
+    """Whether ``path`` is a ``.txt`` file or a folder whose files are all ``.txt`` (no sub-folders)."""
     p = Path(path)
     if p.is_file():
         return p.suffix.lower() == ".txt"
     if p.is_dir():
-        return any(p.glob("*.txt"))
+        entries = [e for e in p.iterdir() if not e.name.startswith(".")]
+        return bool(entries) and all(e.is_file() and e.suffix.lower() == ".txt" for e in entries)
     return False
 
 

@@ -383,6 +383,8 @@ def train_run(
     stack_on: str | os.PathLike | None = None,
     device: str | None = None,
     schema: Mapping[str, str] | None = None,
+    kind: str | None = None,
+    text_column: str | None = None,
 ):
     """Train a model on a data source into the run directory ``out``.
 
@@ -475,7 +477,7 @@ def train_run(
             model = _stacked(features, data, stack_on, {**file.model, **model_options})
         else:
             given = {**file.model, **model_options}.get("missing")
-            table = is_table_source(source)
+            table = is_table_source(source) and kind != "text"
             # a table trains as it is: missing cells are masked (the preset's missing="ignore") unless refused
             missing = given == "ignore" or (given is None and table)
             table_options = None
@@ -486,6 +488,8 @@ def train_run(
             elif schema is not None:
                 raise ConfigError(f"A schema (--schema) gives the column types of a table; '{source}' is not a "
                                   f".csv or .parquet table.")
+            if kind is not None or text_column is not None:  # sentences (vaekit.data.text)
+                table_options = {"kind": "text", "text_column": text_column}
             data = _labelled_data(source, None, limit, label_column, choice, missing, table_options)
             is_ae = autoencoder if autoencoder is not None else file.class_name == "Autoencoder"
             cls = Autoencoder if is_ae else VAE

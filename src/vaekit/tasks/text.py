@@ -188,3 +188,25 @@ def evaluate_text(model, data, *, iwae_k: int = 100, batch_size: int = 64, seed:
 def encode_sentences(model, texts: Sequence[str]) -> torch.Tensor:
     """Sentences as the model's input tensor (n, max_length + 1)."""
     return torch.as_tensor(encode_texts(list(texts), _spec(model)))
+
+
+def write_lines(path, lines: Sequence[str]) -> "Path":
+    """Write one sentence per line (UTF-8) atomically; return the path."""
+    from pathlib import Path
+
+    from ..io import atomic_write_text
+
+    path = Path(path)
+    atomic_write_text(path, "".join(f"{s}\n" for s in lines))
+    return path
+
+
+def evaluation_figures(result: dict) -> dict[str, str]:
+    """Rows for a table of :func:`evaluate_text`'s result."""
+    return dict([("sentences", f"{result['n']:,} ({result['tokens']:,} tokens with <eos>)"),
+            (f"NLL per sentence (IWAE k={result['iwae_k']})", f"{result['nll']:.3f} nats"),
+            ("NLL per token", f"{result['nll_per_token']:.4f} nats"),
+            ("perplexity", f"{result['ppl']:.2f}"),
+            ("-ELBO", f"{result['neg_elbo']:.3f}"), ("reconstruction NLL", f"{result['reconstruction_nll']:.3f}"),
+            ("KL", f"{result['kl']:.3f} nats"), ("mutual information", f"{result['mutual_info']:.3f} nats"),
+            ("active units", str(result["active_units"]))])
