@@ -246,7 +246,8 @@ def load_adbench(folder: Path, max_rows: int | None = None) -> dict[str, tuple[n
     return out
 
 
-def adbench_scores(name: str, X: np.ndarray, seed: int, detectors=ADBENCH_DETECTORS) -> dict[str, tuple[np.ndarray, float]]:
+def adbench_scores(name: str, X: np.ndarray, seed: int, detectors=ADBENCH_DETECTORS,
+                   vaekit_params: dict | None = None) -> dict[str, tuple[np.ndarray, float]]:
     """ADBench's unsupervised protocol: every detector is fitted on all rows (anomalies included) and scores
     them; higher = more anomalous. vaekit gets the raw table (its defaults do their own scaling);
     IsolationForest and ECOD are invariant to per-column affine scaling and get it raw too; kNN and PCA
@@ -260,7 +261,7 @@ def adbench_scores(name: str, X: np.ndarray, seed: int, detectors=ADBENCH_DETECT
     for det in detectors:
         t = time.perf_counter()
         if det == "vaekit":
-            s = -VAEOutlierDetector(seed=seed).fit(X).score_samples(X)
+            s = -VAEOutlierDetector(seed=seed, **(vaekit_params or {})).fit(X).score_samples(X)
         elif det == "iforest":
             from sklearn.ensemble import IsolationForest
 
@@ -288,10 +289,14 @@ def adbench(args) -> dict:
     import warnings
 
     per: dict[str, dict] = {}
+    only = [v for v in (args.adbench_only or "").split(",") if v]
+    params = {} if args.adbench_max_time is None else {"max_time": args.adbench_max_time}
     for name, (X, y) in load_adbench(args.adbench_dir, args.adbench_max_rows).items():
+        if only and name not in only:
+            continue
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # PyOD's and scikit-learn's deprecation chatter
-            got = adbench_scores(name, X, args.seed)
+            got = adbench_scores(name, X, args.seed, vaekit_params=params)
         row: dict[str, Any] = {"shape": list(X.shape), "anomaly_share": round(float(y.mean()), 4),
                                "selection": name in SELECTION_TABLES}
         for det, (s, t) in got.items():
@@ -301,6 +306,8 @@ def adbench(args) -> dict:
         C.log(f"{name} {X.shape}: " + ", ".join(f"{d} {row[d]:.4f} ({row[d + '_s']:.0f} s)" for d in got))
 
     def summary(names):
+        if not names:
+            return {"tables": 0, **{d: float("nan") for d in ADBENCH_DETECTORS}, "wins_vs_iforest": 0}
         return {"tables": len(names), **{d: float(np.mean([per[n][d] for n in names])) for d in ADBENCH_DETECTORS},
                 "wins_vs_iforest": int(sum(per[n]["vaekit"] > per[n]["iforest"] for n in names))}
 
@@ -333,6 +340,9 @@ def main(argv=None) -> None:
     p.add_argument("--adbench-dir", default=str(ADBENCH_DIR), help="folder of ADBench .npz tables")
     p.add_argument("--adbench-max-rows", type=int, default=None,
                    help="subsample bigger ADBench tables (exploration only; default: every row)")
+    p.add_argument("--adbench-only", default=None, help="comma-separated ADBench table names (dev runs)")
+    p.add_argument("--adbench-max-time", type=float, default=None,
+                   help="vaekit training budget per table in seconds (dev runs; default: the detector's own default)")
     p.add_argument("--mnist", choices=("images", "flat", "both", "none"), default="images",
                    help="one-class MNIST with uint8 images, with flat [0, 1] vectors plus image_shape, both, or none")
     p.add_argument("--quick", action="store_true",

@@ -63,13 +63,15 @@ def test_quality_floor_planted_outliers_tabular(fitted):
     det, X, planted = fitted
     held = low_rank(500)[0][400:]  # normal rows not seen in fit
     y = np.r_[np.zeros(len(held)), np.ones(len(planted))]
+    default = det.scoring_
+    assert default == "combined"  # the table default
     try:
-        for rule in ("iwae", "elbo", "reconstruction"):
+        for rule in ("combined", "iwae", "elbo", "reconstruction"):
             det.scoring_ = rule
             auc = roc_auc_score(y, -det.score_samples(np.vstack([held, planted])))
             assert auc > 0.95, (rule, auc)
     finally:
-        det.scoring_ = "iwae"
+        det.scoring_ = default
 
 
 def test_quality_floor_images_one_class_digits_and_planted_noise():
@@ -155,8 +157,9 @@ def test_dataframe_feature_names_and_feature_scores():
     odd = frame.iloc[:5].copy()
     odd["b"] = -2 * odd["a"] + 6  # breaks the a-b relation only
     fs = det.feature_scores(odd)
-    assert fs.shape == (5, 4)
-    assert (fs.argmax(axis=1) <= 1).all()  # a or b is the surprising column
+    assert isinstance(fs, pd.DataFrame) and fs.shape == (5, 4)
+    assert list(fs.columns) == ["a", "b", "c", "colour"] and list(fs.index) == list(odd.index)
+    assert fs.idxmax(axis=1).isin(["a", "b"]).all()  # a or b is the surprising column
     assert det.score_samples(odd).mean() < det.score_samples(frame.iloc[:5]).mean()
 
 

@@ -88,3 +88,39 @@ def test_cli_image_shape(tmp_path):
           match="--image-shape must be HxW")
     fails("anomaly", "fit", tmp_path / "flat.npy", "--out", tmp_path / "r3", "--image-shape", "7x7", "-q",
           match="needs 49")
+
+
+# ============================================================================================ tables
+def correlated_table(n=400, seed=0):
+    """Six numeric columns of very different scales driven by two factors, and a text column."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=(n, 2))
+    return pd.DataFrame({
+        "age": 45 + 12 * z[:, 0] + 2 * rng.normal(size=n),
+        "income": 40000 + 9000 * z[:, 0] + 2000 * rng.normal(size=n),
+        "visits": 3 + 1.5 * z[:, 1] + 0.3 * rng.normal(size=n),
+        "spend": 200 + 80 * z[:, 1] + 10 * rng.normal(size=n),
+        "ratio": 0.5 + 0.1 * z[:, 0] - 0.1 * z[:, 1] + 0.02 * rng.normal(size=n),
+        "noise": rng.normal(size=n),
+        "city": np.where(z[:, 0] > 0, "Paris", "Lyon"),
+    })
+
+
+def test_feature_scores_name_the_planted_column_in_a_dataframe():
+    df = correlated_table(500)
+    train, test = df.iloc[:400], df.iloc[400:430].copy()
+    det = VAEOutlierDetector(epochs=200, seed=0).fit(train)
+    rng = np.random.default_rng(1)
+    numeric = ["age", "income", "visits", "spend", "ratio", "noise"]
+    truth = []
+    for i in test.index:
+        col = numeric[rng.integers(len(numeric))]
+        test.loc[i, col] = train[col].mean() + rng.choice([-1, 1]) * rng.uniform(4, 6) * train[col].std()
+        truth.append(col)
+    fs = det.feature_scores(test)
+    assert isinstance(fs, pd.DataFrame) and list(fs.columns) == list(df.columns) and list(fs.index) == list(test.index)
+    named = fs.idxmax(axis=1).tolist()
+    assert np.mean([a == b for a, b in zip(named, truth)]) >= 0.8, list(zip(named, truth))
+    # the planted rows are the anomalous ones
+    s = -det.score_samples(pd.concat([df.iloc[430:500], test]))
+    assert roc_auc_score(np.r_[np.zeros(70), np.ones(30)], s) > 0.95

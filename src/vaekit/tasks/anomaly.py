@@ -61,7 +61,19 @@ __all__ = ["VAEOutlierDetector", "SCORES", "fit_run", "score_run", "ScoreResult"
 logger = logging.getLogger(__name__)
 
 #: Scoring rules of :class:`VAEOutlierDetector` (``"auto"`` picks per data kind, see the module docstring).
-SCORES = ("auto", "complexity", "iwae", "elbo", "reconstruction")
+SCORES = ("auto", "complexity", "combined", "iwae", "elbo", "reconstruction")
+#: What ``scoring="combined"`` adds up (each as a robust z-score against the training data, higher = more anomalous):
+#: "nll", minus the IWAE log-likelihood; "knn", the log distance to the KNN_K-th nearest training row in model space
+#: (standardised columns); "latent_knn", the same between posterior means.
+COMBINED = ("nll", "knn")
+#: ``trim="auto"`` for tables and vectors: the share of highest-loss rows left out of the second half of training.
+TABLE_TRIM = 0.1
+#: ``scoring="auto"`` for tables and vectors (measured: bench/RESULTS.md, ADBench section).
+TABLE_RULE = "combined"
+#: Neighbours of the k-NN terms of ``scoring="combined"`` (PyOD's KNN default).
+KNN_K = 5
+#: Most training rows kept as the k-NN reference (a seeded subsample beyond).
+MAX_REFERENCE = 50_000
 #: The detector's files inside a run directory.
 DETECTOR_FILE = "anomaly.json"
 LOCAL_WEIGHTS_FILE = "anomaly.safetensors"
@@ -348,6 +360,7 @@ class VAEOutlierDetector(OutlierMixin, VAEEstimator):
         likelihood: str | None = None,
         val_fraction: float = 0.0,
         image_shape: Sequence[int] | None = None,
+        trim: float | str = "auto",
         # run control, shared by every vaekit estimator:
         max_time: float | str | None = "auto", seed: int = 0, device: str = "cpu", progress: bool = False,
     ):
@@ -362,6 +375,7 @@ class VAEOutlierDetector(OutlierMixin, VAEEstimator):
         "n_samples": [Interval("int", 1, None)],
         "lr": [Interval("float", 0, None, closed="neither"), None],
         "image_shape": [IntSequence(1), None],
+        "trim": [Interval("float", 0, 0.5, closed="left"), "auto"],
         "max_time": [Interval("float", 0, None, closed="neither"), None, "auto"],
     }
     _auto_epochs = (10_000, *AUTO_EPOCHS)
@@ -411,7 +425,13 @@ class VAEOutlierDetector(OutlierMixin, VAEEstimator):
     def _resolve_score(self, model) -> str:
         spec = model.data_spec
         is_image = len(model.data_shape) == 3 and (spec is None or spec.kind == "image")
-        rule = self.scoring if self.scoring != "auto" else ("complexity" if is_image else "iwae")
+        rule = self.scoring if self.scoring != "auto" else ("complexity" if is_image else TABLE_RULE)
+        if rule == "combined" and len(model.data_shape) != 1:
+            raise ConfigError(
+                f"The 'scoring' parameter of {type(self).__name__} can be 'combined' only for tables and vectors (it "
+                f"adds a k-NN distance between rows); the data has shape {tuple(model.data_shape)}. Use 'complexity', "
+                f"'iwae', 'elbo' or 'reconstruction'."
+            )
         if rule == "complexity" and not is_image:
             raise ConfigError(
                 f"The 'scoring' parameter of {type(self).__name__} can be 'complexity' only for images (it corrects "
@@ -476,7 +496,11 @@ class VAEOutlierDetector(OutlierMixin, VAEEstimator):
             import dataclasses
 
             config = dataclasses.replace(config, max_time=config.max_time * (1 - share))
-        self.history_ = fit(model, data, config, progress=bool(self.progress)).history
+        trim = self._trim(model)
+        if trim > 0 and len(data) >= 20:
+            model, data_kept = self._trimmed_fit(model, data, config, fmt, names, trim)
+        else:
+            self.history_ = fit(model, data, config, progress=bool(self.progress)).history
         local = None
         if rule == "complexity":
             local = self._new_local(model)
@@ -484,8 +508,39 @@ class VAEOutlierDetector(OutlierMixin, VAEEstimator):
                          lr=config.lr, binarize=config.binarize == "dynamic", seed=int(self.seed),
                          max_time=None if budget is None else share * budget)
         self._adopt(model, fmt, names, rule, local)
+        if rule == "combined":
+            self._fit_combined(data)
         self._set_offset(self.score_samples(X), self._feature_nll(X, mean=True))
         return self
+
+    def _trim(self, model) -> float:
+        if self.trim != "auto":
+            return float(self.trim)
+        return 0.0 if model.data_spec.kind == "image" else TABLE_TRIM
+
+    def _trimmed_fit(self, model, data: Dataset, config, fmt, names, trim: float):
+        """Contamination-robust training: a first model on every row (half the budget), then a fresh model
+        (same seed, the other half) on the rows the first one finds likeliest -- the ``trim`` share with the
+        highest loss (lowest IWAE log-likelihood), likely the anomalies in the data, is left out."""
+        import dataclasses
+
+        from ..model import VAE
+        from ..training import fit
+
+        half = config if config.max_time is None else dataclasses.replace(config, max_time=config.max_time / 2)
+        first = fit(model, data, half, progress=bool(self.progress)).history
+        self._adopt(model, fmt, names, "iwae", None)
+        ll = self._rule_scores(data, "iwae")
+        ll = np.where(np.isfinite(ll), ll, -np.inf)
+        keep = np.sort(np.argsort(-ll, kind="stable")[: max(2, int(math.ceil((1 - trim) * len(data))))])
+        kept = Dataset(data.get(torch.as_tensor(keep, dtype=torch.int64)), None, data.spec)
+        fresh = VAE.for_data(data, **self._model_overrides(fmt, beta=float(self.beta), **(
+            {} if self.latent_dim is None else {"latent_dim": int(self.latent_dim)}))).to(self._torch_device())
+        second = fit(fresh, kept, half, progress=bool(self.progress)).history
+        self.history_ = second
+        self.first_history_ = first
+        self.trimmed_ = np.setdiff1d(np.arange(len(data)), keep)  # rows left out of the second fit
+        return fresh, kept
 
     def _new_local(self, model) -> LocalPixelModel:
         from ..likelihoods import build_likelihood
@@ -553,6 +608,8 @@ class VAEOutlierDetector(OutlierMixin, VAEEstimator):
             est.train_scores_ = np.asarray(saved["train_scores"], dtype=np.float64)
             if "feature_baseline" in tensors:
                 est.feature_baseline_ = tensors["feature_baseline"].numpy().astype(np.float64)
+            if rule == "combined":
+                est._load_combined(saved, tensors, run)
             if est.contamination == saved["params"].get("contamination"):
                 est.offset_ = float(saved["offset"])
             else:
@@ -568,8 +625,22 @@ class VAEOutlierDetector(OutlierMixin, VAEEstimator):
             _train_local(local, train, epochs=epochs, batch_size=int(est.batch_size), lr=tc.lr if tc else 1e-3,
                          binarize=tc is not None and tc.binarize == "dynamic", seed=int(est.seed), max_time=None)
             est.local_model_ = local
+        if rule == "combined":
+            est._fit_combined(data if isinstance(data, Dataset) else InputFormat.fit(data, cls.__name__)[0])
         est._set_offset(est.score_samples(data), est._feature_nll(data, mean=True))
         return est
+
+    def _load_combined(self, saved: dict, tensors: dict, run: Path) -> None:
+        stats = saved.get("component_stats")
+        if not isinstance(stats, dict) or "reference" not in tensors or set(stats) != set(COMBINED):
+            raise CheckpointError(f"Detector files in '{run}' lack what scoring='combined' needs (the k-NN reference "
+                                  f"and the statistics of {', '.join(COMBINED)}): fit the detector again.")
+        self.component_stats_ = {c: (float(stats[c][0]), float(stats[c][1])) for c in COMBINED}
+        self.reference_ = tensors["reference"].numpy().astype(np.float64)
+        self._sorted_cache = None
+        lat = tensors.get("latent_reference")
+        self.latent_reference_ = None if lat is None else lat.numpy().astype(np.float64)
+        self._nn_cache = None
 
     @classmethod
     def _accept_model(cls, model, run) -> None:
@@ -604,6 +675,11 @@ class VAEOutlierDetector(OutlierMixin, VAEEstimator):
             tensors.update({f"local.{k}": v.detach().cpu().contiguous() for k, v in self.local_model_.state_dict().items()})
         if getattr(self, "feature_baseline_", None) is not None:
             tensors["feature_baseline"] = torch.as_tensor(np.asarray(self.feature_baseline_, dtype=np.float32))
+        if self.scoring_ == "combined":
+            tensors["reference"] = torch.as_tensor(np.ascontiguousarray(self.reference_, dtype=np.float64))
+            if getattr(self, "latent_reference_", None) is not None:
+                tensors["latent_reference"] = torch.as_tensor(np.ascontiguousarray(self.latent_reference_,
+                                                                                   dtype=np.float64))
         if tensors:
             from safetensors.torch import save_file
 
@@ -612,8 +688,10 @@ class VAEOutlierDetector(OutlierMixin, VAEEstimator):
         shape = self._image_shape()
         if shape is not None:
             params["image_shape"] = list(shape)
+        extra = {"component_stats": {c: list(v) for c, v in self.component_stats_.items()}} \
+            if self.scoring_ == "combined" else {}
         vio.write_json(run / DETECTOR_FILE, {
-            "params": params, "scoring": self.scoring_, "offset": self.offset_,
+            **extra, "params": params, "scoring": self.scoring_, "offset": self.offset_,
             "train_scores": [float(f"{v:.7g}") for v in self.train_scores_.tolist()],
         })
         if self.history_ is not None and len(self.history_):
@@ -639,8 +717,8 @@ class VAEOutlierDetector(OutlierMixin, VAEEstimator):
                 yield x[i : i + step]
 
     @torch.inference_mode()
-    def _score_batch(self, model, local, xb: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
-        rule = self.scoring_
+    def _score_batch(self, model, local, xb: torch.Tensor, eps: torch.Tensor, rule: str | None = None) -> torch.Tensor:
+        rule = rule or self.scoring_
         xb = model.check_input(xb.to(model.device))
         q = model.encode(xb)
         mu = q.mean  # (b, latent_dim): the posterior mean (a ladder model's mean path)
@@ -688,10 +766,116 @@ class VAEOutlierDetector(OutlierMixin, VAEEstimator):
         self._check_fitted()
         if self.scoring_ == "complexity" and getattr(self, "local_model_", None) is None:
             raise ConfigError("This detector has no local pixel model for scoring='complexity'; refit it.")
+        if self.scoring_ == "combined":
+            if getattr(self, "component_stats_", None) is None:
+                raise ConfigError("This detector has no training statistics for scoring='combined'; refit it.")
+            parts = self._components(X)
+            z = sum((parts[c] - med) / scale for c, (med, scale) in self.component_stats_.items())
+            return -np.asarray(z, dtype=np.float64)
+        return self._rule_scores(X, self.scoring_)
+
+    def _rule_scores(self, X, rule: str) -> np.ndarray:
+        """score_samples under one of the model's own rules (``iwae``, ``elbo``, ...)."""
         model, local = self._float64_copies()
         eps = self._eps().double()
-        out = [self._score_batch(model, local, xb.double(), eps).cpu() for xb in self._batches(X)]
+        out = [self._score_batch(model, local, xb.double(), eps, rule).cpu() for xb in self._batches(X)]
         return torch.cat(out).numpy() if out else np.zeros(0)
+
+    # ------------------------------------------------------------------ scoring="combined"
+    def _components(self, X) -> dict[str, np.ndarray]:
+        """The anomaly terms of ``scoring="combined"`` (higher = more anomalous), raw (not yet standardised)."""
+        out: dict[str, np.ndarray] = {}
+        for c in COMBINED:
+            if c == "nll":
+                out[c] = -self._rule_scores(X, "iwae")
+            elif c == "knn":
+                out[c] = self._knn_log_distance(self._as_tensor(X).numpy(), self.reference_)
+            elif c == "latent_knn":
+                out[c] = self._knn_log_distance(self._latent_means(X), self.latent_reference_)
+            elif c == "tails":
+                out[c] = self._tail_surprise(self._as_tensor(X).numpy())
+        return out
+
+    def _tail_surprise(self, x: np.ndarray) -> np.ndarray:
+        """How far out in its own column's tails each value of a row lies, summed over columns: per column
+        -log of the smaller empirical tail probability, P(X <= x) or P(X >= x) over the training rows, as
+        ECOD (Li et al. 2022; PyOD's version) -- what the joint likelihood misses when one value is extreme but
+        the model spreads its surprise over the rest of the row. Tail probabilities are floored at 1/(2n)."""
+        x = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+        ref = self._sorted_reference()
+        n = ref.shape[0]
+        ok = np.isfinite(x).all(axis=1)
+        out = np.full(len(x), np.inf)
+        if not ok.any():
+            return out
+        xs = x[ok]
+        left = np.empty_like(xs)
+        right = np.empty_like(xs)
+        for j in range(xs.shape[1]):
+            col = ref[:, j]
+            left[:, j] = np.searchsorted(col, xs[:, j], side="right") / n  # P(X <= x)
+            right[:, j] = (n - np.searchsorted(col, xs[:, j], side="left")) / n  # P(X >= x)
+        floor = 0.5 / n
+        u_l, u_r = -np.log(np.maximum(left, floor)), -np.log(np.maximum(right, floor))
+        out[ok] = np.maximum(u_l, u_r).sum(axis=1)
+        return out
+
+    def _sorted_reference(self) -> np.ndarray:
+        cache = getattr(self, "_sorted_cache", None)
+        if cache is None or cache[0] != id(self.reference_):
+            cache = (id(self.reference_), np.sort(self.reference_, axis=0))
+            self._sorted_cache = cache
+        return cache[1]
+
+
+    def _latent_means(self, X) -> np.ndarray:
+        model = self.model_
+        with torch.inference_mode():
+            parts = [model.encode(model.check_input(xb.to(model.device))).mean.double().cpu() for xb in self._batches(X)]
+        return torch.cat(parts).numpy() if parts else np.zeros((0, model.latent_dim))
+
+    def _knn_log_distance(self, x: np.ndarray, reference: np.ndarray) -> np.ndarray:
+        """log(distance to the KNN_K-th nearest reference row + a small floor); a row of the reference counts
+        itself (so scoring the training data is scoring it against itself, as any later data would be)."""
+        from sklearn.neighbors import NearestNeighbors
+
+        x = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+        if len(x) == 0:
+            return np.zeros(0)
+        key = id(reference)
+        cache = getattr(self, "_nn_cache", None)
+        if cache is None or cache[0] != key:
+            cache = (key, NearestNeighbors(n_neighbors=min(KNN_K, len(reference))).fit(reference))
+            self._nn_cache = cache
+        ok = np.isfinite(x).all(axis=1)
+        out = np.full(len(x), np.inf)  # a row that cannot be placed is as far as it gets (never normal)
+        if ok.any():
+            d, _ = cache[1].kneighbors(x[ok])
+            out[ok] = np.log(d[:, -1] + 1e-6)
+        return out
+
+    def _fit_combined(self, data) -> None:
+        """The k-NN reference (training rows in model space, and their posterior means) and each term's median
+        and spread on the training data, for ``scoring="combined"``."""
+        x = self._as_tensor(data).numpy().astype(np.float64)
+        x = x.reshape(len(x), -1)
+        if len(x) > MAX_REFERENCE:
+            keep = np.sort(np.random.default_rng(int(self.seed)).choice(len(x), MAX_REFERENCE, replace=False))
+            x = x[keep]
+        self.reference_ = x
+        self._sorted_cache = None
+        self.latent_reference_ = self._latent_means(Dataset(torch.as_tensor(x, dtype=torch.float32), None,
+                                                            self.model_.data_spec)) if "latent_knn" in COMBINED else None
+        self._nn_cache = None
+        self.component_stats_ = {}
+        for c, v in self._components(data).items():
+            v = v[np.isfinite(v)]
+            med = float(np.median(v)) if len(v) else 0.0
+            q1, q3 = np.percentile(v, [25, 75]) if len(v) else (0.0, 1.0)
+            scale = float(q3 - q1)
+            if not scale > 1e-12:
+                scale = float(np.std(v)) if len(v) and np.std(v) > 1e-12 else 1.0
+            self.component_stats_[c] = (med, scale)
 
     def _float64_copies(self):
         """float64 copies of the model (and local model) for scoring: float32 sums depend on the batch's shape
@@ -744,12 +928,16 @@ class VAEOutlierDetector(OutlierMixin, VAEEstimator):
             return (total / max(n, 1)).numpy() if total is not None else np.zeros(model.data_shape)
         return torch.cat(out).numpy() if out else np.zeros((0, *model.data_shape))
 
-    def feature_scores(self, X) -> np.ndarray:
+    def feature_scores(self, X):
         """Each feature's contribution to how anomalous an example is: higher = more anomalous.
 
-        The negative log-likelihood of each entry under the decoder at the posterior mean, minus its
-        average over the training data, so 0 is "as usual" and a large positive value marks the
-        pixel or column that the model finds surprising.
+        * Tables (DataFrames and 2-D arrays read as tables): :meth:`column_scores` -- how much more normal
+          the row would score with that column at its typical value, in the units of ``score_samples``.
+          For a DataFrame the answer is a DataFrame with its column names (and its index), so
+          ``det.feature_scores(df).idxmax(axis=1)`` names the column that made each row anomalous.
+        * Images and [0, 1] vectors: the negative log-likelihood of each entry under the decoder at the
+          posterior mean, minus its average over the training data, so 0 is "as usual" and a large positive
+          value marks the pixel the model finds surprising.
 
         Parameters
         ----------
@@ -757,10 +945,11 @@ class VAEOutlierDetector(OutlierMixin, VAEEstimator):
 
         Returns
         -------
-        ndarray
-            Images: (n, H, W), summed over channels (a heat map per example). Tables given as
-            DataFrames: (n, n_features_in_) in the DataFrame's column order, one-hot blocks of a text
-            column summed. Other 2-D arrays: (n, n_features_in_). Datasets: (n, *data_shape).
+        pandas.DataFrame or ndarray
+            DataFrame input: a DataFrame (n, n_features_in_) with the input's columns and index, a text
+            column's one-hot block counted as one column. Images (also flat rows read with ``image_shape``):
+            (n, H, W), summed over channels (a heat map per example). Other 2-D arrays: (n, n_features_in_).
+            Datasets: (n, *data_shape), or (n, n_columns) for tables.
 
         Examples
         --------
@@ -772,16 +961,20 @@ class VAEOutlierDetector(OutlierMixin, VAEEstimator):
         ((1, 3), 2)
         """
         self._check_fitted()
+        fmt, spec = self._input_format, self.model_.data_spec
+        if spec is not None and spec.kind == "table":
+            gains = self.column_scores(X)
+            if fmt.kind == "frame" and is_frame(X):
+                import pandas as pd
+
+                return pd.DataFrame(gains, columns=self.column_names(), index=X.index)
+            return gains
         nll = self._feature_nll(X)
         base = getattr(self, "feature_baseline_", None)
         if base is not None:
             nll = nll - base
-        fmt = self._input_format
         if fmt.kind == "image":
             return nll.sum(axis=1)  # (n, H, W)
-        if fmt.kind == "frame":
-            flat = nll.reshape(len(nll), -1)
-            return self._in_column_order({name: flat[:, idx].sum(axis=1) for name, idx in self._blocks()}, len(nll))
         if fmt.kind in ("table", "vector"):
             return nll.reshape(len(nll), -1)
         return nll
