@@ -94,6 +94,7 @@ def test_bad_text_input_errors(tmp_path):
 
 
 def test_bpe_vocabulary_round_trips(corpus):
+    pytest.importorskip("tokenizers")  # the text extra
     d = texts_to_dataset(corpus, tokenizer="bpe", vocab_size=60)
     assert d.spec.vocabulary[:4] == SPECIAL_TOKENS and d.spec.tokenizer.startswith("{")
     assert decode_ids(d.x[:2], d.spec) == corpus[:2]
@@ -281,3 +282,25 @@ def test_cli_text_errors(cli_run, tmp_path):
     fails("train", tmp_path / "t.csv", "--out", tmp_path / "r", "--kind", "text", "--text-column", "s",
           match="no column 's'")
     fails("sample", cli_run / "run", "-n", "2", "--decode", "top", "-o", tmp_path / "x.txt", match="decoding method")
+
+
+# ------------------------------------------------------------------------------------------ serve
+def test_serve_text_endpoints_return_strings(trained):
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from vaekit.serve.app import create_app
+
+    model, _ = trained
+    client = TestClient(create_app(model, data=None, max_points=0))
+    out = client.post("/sample", json={"n": 3, "seed": 0}).json()
+    assert out["format"] == "text" and len(out["texts"]) == 3 and all(isinstance(t, str) for t in out["texts"])
+    src = ["the warm cat loves the zebra today .", "the cold boy fears the bird tonight ."]
+    rec = client.post("/reconstruct", json={"texts": src}).json()
+    assert rec["texts"] == tt.reconstruct_text(model, src)
+    path = client.post("/interpolate", json={"inputs": {"texts": src}, "steps": 4}).json()
+    assert len(path["texts"]) == 4
+    assert client.post("/encode", json={"texts": src}).status_code == 200
+    bad = client.post("/reconstruct", json={"texts": []})
+    assert bad.status_code == 422 and "empty" in bad.text
+    assert "out.texts" in client.get("/static/app.js").text  # the page shows decoded sentences as text

@@ -325,7 +325,7 @@ class _Service:
 
     @property
     def default_output(self) -> str:
-        return {"image": "png", "table": "records"}.get(self.kind, "array")
+        return {"image": "png", "table": "records", "text": "text"}.get(self.kind, "array")
 
     def check_batch(self, n: int, what: str) -> None:
         if n > self.max_batch:
@@ -339,6 +339,17 @@ class _Service:
             self.check_batch(len(inp.images), "images")
             return self.images_to_tensor([self._b64(s, (*loc, "images", i)) for i, s in enumerate(inp.images)],
                                          (*loc, "images"))
+        if inp.texts is not None:
+            self.check_batch(len(inp.texts), "texts")
+            if self.kind != "text":
+                raise _invalid((*loc, "texts"), f"'texts' is for text models; this one was trained on {self.kind} "
+                                                f"data. Send {self.expected_input()}.")
+            if not inp.texts:
+                raise _invalid((*loc, "texts"), "'texts' is empty; send at least one sentence.")
+            from ..data.text import encode_texts
+
+            texts = list(inp.texts)
+            return self._apply(lambda: torch.as_tensor(encode_texts(texts, self.spec)), (*loc, "texts"), len(texts))
         if inp.arrays is not None:
             self.check_batch(len(inp.arrays), "arrays")
             a = self._numbers(inp.arrays, (*loc, "arrays"))
@@ -387,6 +398,8 @@ class _Service:
         if self.kind == "table":
             cols = self.spec.numeric_columns + self.spec.categorical_columns
             return f"'records' with the columns {', '.join(cols)}"
+        if self.kind == "text":
+            return "'texts': sentences as strings"
         return f"'arrays' of shape (n, {math.prod(shape)})"
 
     def _array_input(self, a: np.ndarray) -> torch.Tensor:
@@ -463,6 +476,13 @@ class _Service:
                 raise _invalid(loc, f"'png' is for image models; this one was trained on {self.kind} data. "
                                     f"Use '{self.default_output}'.")
             out["images"] = [_png_b64(a) for a in _uint8_images(x)]
+        elif fmt == "text":
+            if self.kind != "text":
+                raise _invalid(loc, f"'text' is for text models; this one was trained on {self.kind} data. "
+                                    f"Use '{self.default_output}'.")
+            from ..data.text import decode_ids
+
+            out["texts"] = decode_ids(x, self.spec)
         elif fmt == "records":
             if self.kind != "table":
                 raise _invalid(loc, f"'records' is for table models; this one was trained on {self.kind} data. "

@@ -11,7 +11,8 @@ Inputs (``/encode``, ``/reconstruct``, ``/score``, ``/interpolate``) come in exa
   the model's image mode and size like the training data;
 * ``arrays``: nested lists of numbers of shape (n, *data_shape) or (n, features) in the data's own
   units (8-bit images as integers 0..255 or floats in [0, 1]; vectors as they are);
-* ``records``: table rows as objects ``{"column": value}`` (models trained on tables).
+* ``records``: table rows as objects ``{"column": value}`` (models trained on tables);
+* ``texts``: sentences as strings (models trained on text; unknown words become ``<unk>``).
 """
 
 from __future__ import annotations
@@ -36,14 +37,15 @@ __all__ = [
 #: Largest magnitude accepted for a latent coordinate (the prior puts ~all mass within |z| < 6).
 LATENT_BOUND = 1000.0
 
-OutputFormat = Literal["png", "array", "records"]
+OutputFormat = Literal["png", "array", "records", "text"]
 Latent = Annotated[float, Field(ge=-LATENT_BOUND, le=LATENT_BOUND)]
 Seed = Annotated[int, Field(ge=0, le=2**63 - 1)]
 Cell = Union[float, int, str, bool, None]
 
 _STRICT = ConfigDict(extra="forbid", allow_inf_nan=False)
 _OUTPUT_HELP = ("How outputs travel: 'png' (base64 PNG, image models), 'array' (nested lists in the data's own "
-                "units) or 'records' (table rows); default png for images, records for tables, array otherwise.")
+                "units), 'records' (table rows) or 'text' (sentences); default png for images, records for tables, "
+                "text for text, array otherwise.")
 
 
 class _Body(BaseModel):
@@ -57,13 +59,14 @@ class Inputs(_Body):
     arrays: Optional[list[Any]] = Field(
         None, description="Nested lists of shape (n, *data_shape) or (n, features), in the data's own units.")
     records: Optional[list[dict[str, Cell]]] = Field(None, description="Table rows as {column: value} objects.")
+    texts: Optional[list[str]] = Field(None, description="Sentences, one per example (text models).")
 
     @model_validator(mode="after")
     def _exactly_one(self):
-        given = [k for k in ("images", "arrays", "records") if getattr(self, k) is not None]
+        given = [k for k in ("images", "arrays", "records", "texts") if getattr(self, k) is not None]
         if len(given) != 1:
             got = ", ".join(given) if given else "none of them"
-            raise ValueError(f"Give exactly one of 'images', 'arrays' or 'records'; got {got}.")
+            raise ValueError(f"Give exactly one of 'images', 'arrays', 'records' or 'texts'; got {got}.")
         return self
 
 

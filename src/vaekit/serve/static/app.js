@@ -50,6 +50,12 @@
 
   // ------------------------------------------------------------------ outputs
   function renderItem(out, i, big) {
+    if (out.texts) {  // a text model: the decoded sentence
+      var p = document.createElement("p");
+      p.className = "sentence";
+      p.textContent = out.texts[i];
+      return p;
+    }
     if (out.images) {
       var img = document.createElement("img");
       img.src = "data:image/png;base64," + out.images[i];
