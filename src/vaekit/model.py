@@ -76,8 +76,12 @@ class PointMass(Distribution):
         return self.loc.expand(torch.Size(sample_shape) + self.loc.shape)
 
 
-def default_config(spec: DataSpec, **overrides: Any) -> ModelConfig:
+def default_config(spec: DataSpec, *, preset: str = "default", **overrides: Any) -> ModelConfig:
     """The preset vaekit picks for data described by ``spec``; ``overrides`` win.
+
+    ``preset`` names one of the kind's recipes (``"default"``; grey images also ``"fast"`` and ``"best"``,
+    see :meth:`vaekit.data.kinds.ImageKind.recipes`); :func:`vaekit.training.default_train_config` takes
+    the same name for the training half of the recipe.
 
     The preset belongs to the data's kind (:mod:`vaekit.data.kinds`):
 
@@ -91,7 +95,7 @@ def default_config(spec: DataSpec, **overrides: Any) -> ModelConfig:
     from .data.kinds import kind_of
 
     shape = tuple(spec.shape)
-    base = kind_of(spec).model_defaults(spec)
+    base = kind_of(spec).preset(preset, spec)[0]
     from .config import fold_legacy_net_fields
 
     overrides = fold_legacy_net_fields(dict(overrides), net=base.get("net"))
@@ -208,12 +212,15 @@ class VAE(_SharedVerbs, nn.Module):
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def for_data(cls, data, **overrides: Any) -> "VAE":
+    def for_data(cls, data, *, preset: str = "default", **overrides: Any) -> "VAE":
         """Build a model whose nets and likelihood suit ``data`` (a Dataset or DataSpec).
 
         Parameters
         ----------
         data : Dataset or DataSpec
+        preset : str
+            A recipe of the data's kind (``"default"``; grey images also ``"fast"``, ``"best"``); train it
+            with ``default_train_config(spec, preset=...)`` (``vaekit train --preset`` does both).
         **overrides
             Any :class:`~vaekit.config.ModelConfig` field, e.g. ``latent_dim=16``.
         """
@@ -221,7 +228,7 @@ class VAE(_SharedVerbs, nn.Module):
         if spec is None:
             raise ConfigError(f"{cls.__name__}.for_data expects a vaekit Dataset or DataSpec; "
                               f"got {type(data).__name__}. Use vaekit.datasets.from_array(x) first.")
-        return cls(default_config(spec, **overrides), data_spec=spec)
+        return cls(default_config(spec, preset=preset, **overrides), data_spec=spec)
 
     @property
     def latent_dim(self) -> int:

@@ -100,8 +100,10 @@ def lr_at(
 
 
 # ------------------------------------------------------------------------------------------ presets
-def default_train_config(spec, **overrides: Any) -> TrainConfig:
+def default_train_config(spec, *, preset: str = "default", **overrides: Any) -> TrainConfig:
     """The documented training preset for data described by ``spec`` (a DataSpec); ``overrides`` win.
+
+    ``preset`` names a recipe of the data's kind, as in :func:`vaekit.model.default_config`.
 
     * every kind: AdamW, batch 128, cosine learning-rate decay (over ``epochs``, or over ``max_time``
       when a wall-clock budget is given), 10% validation split, early stopping after 10 flat epochs;
@@ -125,7 +127,7 @@ def default_train_config(spec, **overrides: Any) -> TrainConfig:
     from .data.kinds import kind_of
 
     base: dict[str, Any] = dict(lr_schedule="cosine", batch_size=128, lr=1e-3)
-    base.update(kind_of(spec).train_defaults(spec))
+    base.update(kind_of(spec).preset(preset, spec)[1])
     base.update(overrides)
     return TrainConfig(**base)
 

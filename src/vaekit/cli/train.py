@@ -9,7 +9,7 @@ import typer
 
 from ..errors import ConfigError
 from . import _console
-from ._options import DataArg, LimitOpt, Likelihood, Net, OverwriteOpt, QuietOpt, ThreadsOpt, DeviceOpt
+from ._options import DataArg, LimitOpt, Likelihood, Net, OverwriteOpt, QuietOpt, ThreadsOpt, DeviceOpt, parse_duration
 
 EPILOG = """\
 [bold]Examples[/bold]
@@ -36,7 +36,7 @@ EPILOG = """\
 
   vaekit train mnist5k --out runs/cvae --conditional
 
-  vaekit train corpus.txt --out runs/sentences --max-time 1800
+  vaekit train corpus.txt --out runs/sentences --max-time 30m
 
 Every flag is the config field of the same name (--latent-dim is latent_dim). A --config file (JSON or \
 TOML) holds the same fields in \\[model] and \\[train] sections or as flat keys; flags given on the \
@@ -128,6 +128,11 @@ def train(
     iwae_k: Annotated[
         Optional[int], typer.Option(min=1, help="Importance samples in the training objective (1 = ELBO).", show_default=False)
     ] = None,
+    preset: Annotated[
+        str, typer.Option(help="Recipe to start from: default, or for grey-level images fast (a smaller MLP for "
+                               "short budgets) or best (a learned mixture prior); flags given on top win. "
+                               "Pair with --max-time for a budget the learning-rate schedule follows.")
+    ] = "default",
     iwae_gradient: Annotated[
         Optional[str], typer.Option(help="Gradient estimator of the IWAE objective: iwae or dreg (doubly "
                                          "reparameterised, Tucker et al. 2019) \\[default: iwae].", show_default=False)
@@ -154,10 +159,10 @@ def train(
                                     show_default=False, metavar="COLUMN"),
     ] = None,
     max_time: Annotated[
-        Optional[float],
-        typer.Option(min=0, help="Wall-clock budget in seconds, as the max_time field (600 = 10 minutes); training "
-                                 "stops after the epoch in which it runs out \\[default: none].", show_default=False,
-                     metavar="SECONDS"),
+        Optional[str],
+        typer.Option(help="Wall-clock budget: 10m (minutes), 1.5h, or seconds (600 or 600s); training stops when it "
+                          "runs out, and without --epochs the budget alone sets the length (the cosine learning rate "
+                          "anneals over it) \\[default: none].", show_default=False, metavar="TIME"),
     ] = None,
     seed: Annotated[
         Optional[int], typer.Option(min=0, help="Seed of training and of torch's global RNG \\[default: 0].", show_default=False)
@@ -264,29 +269,32 @@ def train(
     }
     train_options = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "kl_warmup": kl_warmup,
                      "kl_warmup_layers": _int_tuple(kl_warmup_layers, "kl_warmup_layers"),
-                     "lr_schedule": lr_schedule, "val_fraction": val_fraction, "max_time": max_time,
+                     "lr_schedule": lr_schedule, "val_fraction": val_fraction, "max_time": parse_duration(max_time),
                      "precision": precision, "compile": True if compile_objective else None}
     run, dataset = train_run(
         data, out, model_options=model_options, train_options=train_options, config_file=config,
         autoencoder=True if autoencoder else None, resume=resume, overwrite=overwrite, limit=limit,
         label_column=label_column, callbacks=_console.fit_callbacks(quiet, "training"),
         labels=labels, label_fraction=label_fraction, labelled_per_class=labelled_per_class, label_seed=label_seed,
-        stack_on=stack_on, device=device, schema=_schema(schema), kind=_kind(kind, text_column),
+        stack_on=stack_on, device=device, preset=preset, schema=_schema(schema), kind=_kind(kind, text_column),
         text_column=text_column,
     )
     if not main_rank:
         return  # rank 0 reports
     summary = training_summary(run, dataset)
     _console.print_table("Trained", summary)
-    warning = collapse_warning(run.model, summary)
-    if warning:
-        _console.stderr().print(f"Warning: {warning}", style="yellow", markup=False)
+    from ..tasks.semisupervised import label_warning
+
+    for warning in (collapse_warning(run.model, summary), label_warning(run.model)):
+        if warning:
+            _console.stderr().print(f"Warning: {warning}", style="yellow", markup=False)
     if getattr(run.model, "has_classifier", False):
         _console.stdout().print(f"Next: vaekit classify {out} {data} -o predictions.csv   |   "
                                 f"vaekit sample {out} --label 0", markup=False)
     else:
         _console.stdout().print(f"Next: vaekit eval {out}   |   vaekit report {out}", markup=False)
     _console.print_wrote(out, what="Run directory")
+
 
 def _kind(kind: Optional[str], text_column: Optional[str]) -> Optional[str]:
     if kind is not None and kind != "text":

@@ -38,6 +38,26 @@ class DataKind:
         """TrainConfig fields of the preset (on top of the common ones)."""
         return {}
 
+    def recipes(self, spec) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+        """Named presets beyond ``"default"``: name -> (ModelConfig fields, TrainConfig fields), each a whole
+        recipe on top of the default one. A kind without other presets returns ``{}``."""
+        return {}
+
+    def preset(self, name: str, spec) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(ModelConfig fields, TrainConfig fields) of the preset ``name`` for data described by ``spec``."""
+        model, train = self.model_defaults(spec), self.train_defaults(spec)
+        if name == "default":
+            return model, train
+        recipes = self.recipes(spec)
+        if name not in recipes:
+            have = ", ".join(repr(n) for n in ("default", *recipes))
+            raise ConfigError(f"The 'preset' parameter must be one of {have} for {spec.kind} data of shape "
+                              f"{tuple(spec.shape)}. Got {name!r} instead.")
+        extra_model, extra_train = recipes[name]
+        if "net" in extra_model and extra_model["net"] != model.get("net"):
+            model.pop("net_options", None)
+        return {**model, **extra_model}, {**train, **extra_train}
+
 
 def _vector_defaults(spec) -> dict[str, Any]:
     # an MLP sized to the input, Gaussian with learned per-feature variance
@@ -71,6 +91,19 @@ class ImageKind(DataKind):
     def train_defaults(self, spec):
         return dict(lr=3e-3, binarize="dynamic") if spec.shape[0] == 1 else dict(lr=3e-3)
 
+    def recipes(self, spec):
+        """Grey-level images: ``"fast"`` (a smaller MLP, 256-128 with latent 16, for short budgets) and
+        ``"best"`` (the default nets with a learned 50-component mixture prior: on MNIST at 4 minutes it
+        gave 86.47 nats against the standard normal prior's 88.31, bench/RESULTS.md). Both keep the
+        default's Bernoulli likelihood, dynamic binarisation, lr 3e-3 and the cosine schedule that
+        follows the time budget. Colour images have the default preset only."""
+        if spec.shape[0] != 1:
+            return {}
+        return {
+            "fast": (dict(hidden_dims=(256, 128), latent_dim=16), dict(batch_size=128)),
+            "best": (dict(prior="mixture", prior_options={"components": 50}), {}),
+        }
+
 
 @DATA_KINDS.register("table")
 class TableKind(DataKind):
@@ -95,6 +128,11 @@ class TableKind(DataKind):
         if any(r > 0 for r in spec.missing_rates):
             base["missing"] = "ignore"
         return base
+
+    def train_defaults(self, spec):
+        # up to 300 epochs, ended by early stopping on the validation split (10 epochs without improvement):
+        # 50 epochs are a few hundred steps on a table of a thousand rows, too few to learn its dependences
+        return dict(epochs=300)
 
 
 @DATA_KINDS.register("array")

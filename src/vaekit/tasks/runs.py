@@ -363,6 +363,10 @@ def read_config_file(path: str | os.PathLike) -> ConfigFile:
 
 
 # ---------------------------------------------------------------------------------------------- training
+#: the epoch cap of a run given a time budget (max_time) and no epoch count: the budget ends it first
+BUDGET_EPOCHS = 100_000
+
+
 def train_run(
     source: str | os.PathLike,
     out: str | os.PathLike,
@@ -383,6 +387,7 @@ def train_run(
     stack_on: str | os.PathLike | None = None,
     device: str | None = None,
     schema: Mapping[str, str] | None = None,
+    preset: str = "default",
     kind: str | None = None,
     text_column: str | None = None,
 ):
@@ -433,6 +438,10 @@ def train_run(
         run's ``config.json`` (``data`` section). A table is encoded with the preset's normalisation
         (``TableKind.normalization``) and its missing cells are masked unless ``missing="none"`` is given.
 
+    preset : str
+        The recipe of the data's kind to start from (``"default"``; grey images also ``"fast"`` and
+        ``"best"``): its model half goes to ``VAE.for_data``, its training half to ``default_train_config``.
+
     A model with ``conditioning`` (in ``model_options`` or the config file) gets ``num_classes`` from
     the data's labels when not given. The label choice is recorded in ``RUN/labels.json`` so that
     ``resume`` reuses it when no label option is given again.
@@ -454,6 +463,8 @@ def train_run(
     choice = {"labels": None if labels is None else os.fspath(labels), "label_fraction": label_fraction,
               "labelled_per_class": labelled_per_class, "label_seed": label_seed}
     if resume:
+        if preset != "default":
+            model_options = {**model_options, "preset": preset}
         if model_options or file.model or autoencoder is not None or stack_on is not None:
             given = sorted(set(model_options) | set(file.model)) + (["autoencoder"] if autoencoder is not None else [])
             given += ["stack_on"] if stack_on is not None else []
@@ -474,6 +485,9 @@ def train_run(
         if stack_on is not None:
             features = load_run(stack_on)
             data = _labelled_data(source, features.data_spec, limit, label_column, choice)
+            if preset != "default":
+                raise ConfigError(f"--preset {preset} is a recipe for a model of the data; with --stack-on the "
+                                  f"model is an M2 over the codes of '{stack_on}'. Drop --preset.")
             model = _stacked(features, data, stack_on, {**file.model, **model_options})
         else:
             given = {**file.model, **model_options}.get("missing")
@@ -496,12 +510,14 @@ def train_run(
             options = {**file.model, **model_options}
             if conditioning != "none" and "num_classes" not in options:
                 options["num_classes"] = semi.num_classes_of(data)
-            model = cls.for_data(data, **options)
+            model = cls.for_data(data, preset=preset, **options)
         # the documented preset for the data (vaekit.training.default_train_config), then the file, then flags
         from ..training import default_train_config
 
-        preset = default_train_config(data.spec).to_dict()
-        train_cfg = TrainConfig.from_dict({**preset, **file.train, **train_options}, where="the training options")
+        recipe = default_train_config(data.spec, preset=preset).to_dict()
+        if train_options.get("max_time") is not None and "epochs" not in train_options and "epochs" not in file.train:
+            recipe["epochs"] = BUDGET_EPOCHS  # a time budget without an epoch count: the budget sets the length
+        train_cfg = TrainConfig.from_dict({**recipe, **file.train, **train_options}, where="the training options")
     callbacks = list(callbacks)
     if getattr(model, "conditional", False) or any(choice[k] is not None for k in ("labels", "label_fraction",
                                                                                   "labelled_per_class")):

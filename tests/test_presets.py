@@ -1,0 +1,55 @@
+"""Named presets (``--preset fast|default|best``): whole recipes of a data kind, in Python and on the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import vaekit
+from vaekit.config import DataSpec
+from vaekit.tasks.runs import BUDGET_EPOCHS
+from vaekit.training import default_train_config
+
+from ._cli import invoke, ok
+
+GREY = DataSpec(kind="image", shape=(1, 28, 28), levels=256)
+
+
+def test_grey_image_presets_are_whole_recipes_and_flags_win():
+    fast, default, best = (vaekit.VAE.for_data(GREY, preset=p).config for p in ("fast", "default", "best"))
+    assert (fast.hidden_dims, fast.latent_dim) == ((256, 128), 16)
+    assert (default.hidden_dims, default.latent_dim, default.prior) == ((512, 256), 32, "standard_normal")
+    assert (best.prior, best.prior_options.components) == ("mixture", 50)
+    assert vaekit.VAE.for_data(GREY).config == default  # "default" is what for_data always gave
+    for p in ("fast", "default", "best"):  # every grey preset keeps the honest binary recipe
+        t = default_train_config(GREY, preset=p)
+        assert (t.binarize, t.lr, t.lr_schedule) == ("dynamic", 3e-3, "cosine")
+    assert vaekit.VAE.for_data(GREY, preset="best", latent_dim=8).config.latent_dim == 8
+
+
+def test_an_unknown_preset_names_the_kind_s_presets():
+    with pytest.raises(vaekit.ConfigError, match=r"one of 'default', 'fast', 'best' for image data"):
+        vaekit.VAE.for_data(GREY, preset="huge")
+    with pytest.raises(vaekit.ConfigError, match=r"one of 'default' for image data of shape \(3, 8, 8\)"):
+        default_train_config(DataSpec(kind="image", shape=(3, 8, 8), levels=256), preset="best")
+
+
+def test_cli_preset_with_a_time_budget_trains_until_the_budget(tmp_path):
+    ok("train", "digits", "--out", tmp_path / "r", "--preset", "fast", "--max-time", "2", "--quiet")
+    doc = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert doc["model"]["hidden_dims"] == [256, 128] and doc["model"]["latent_dim"] == 16
+    assert doc["train"]["epochs"] == BUDGET_EPOCHS and doc["train"]["max_time"] == 2
+    assert 1 <= len(vaekit.load_run(tmp_path / "r").history) < 1000  # the 2-second budget ended it
+    bad = invoke("train", "digits", "--out", tmp_path / "r", "--resume", "--preset", "best", "--quiet")
+    assert bad.exit_code != 0 and "preset" in bad.output
+    bad = invoke("train", "digits", "--out", tmp_path / "s", "--preset", "huge", "--quiet")
+    assert bad.exit_code != 0 and "'preset' parameter must be one of" in bad.output
+
+
+@pytest.mark.parametrize("given, seconds", [("0.05m", 3.0), ("3s", 3.0), ("3", 3.0)])
+def test_max_time_takes_minutes_hours_or_seconds(tmp_path, given, seconds):
+    ok("train", "digits", "--out", tmp_path / "r", "--max-time", given, "--hidden-dims", "16", "--quiet")
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["train"]["max_time"] == pytest.approx(seconds)
+    bad = invoke("train", "digits", "--out", tmp_path / "s", "--max-time", "ten minutes", "--quiet")
+    assert bad.exit_code != 0 and "--max-time takes a positive time" in bad.output
