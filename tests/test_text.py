@@ -270,6 +270,10 @@ def test_cli_train_detects_text_and_the_verbs_write_sentences(cli_run):
     assert len((d / "i.txt").read_text(encoding="utf-8").splitlines()) == 4
     ok("embed", d / "run", d / "test.txt", "-o", d / "e.csv")
     assert len((d / "e.csv").read_text().splitlines()) == 3
+    ok("report", d / "run", "--data", d / "test.txt")
+    html = (d / "run" / "report.html").read_text(encoding="utf-8")
+    assert all(f">{t}</h2>" in html for t in ("Metrics", "Samples", "Reconstructions", "Homotopy"))
+    assert "From " in html and "eval.json" in html  # the metrics of `vaekit eval` on the same data
 
 
 def test_cli_text_errors(cli_run, tmp_path):

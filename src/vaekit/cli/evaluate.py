@@ -48,7 +48,7 @@ def eval_(
     if text_task.is_text_model(model):  # nats per sentence and token, perplexity, KL, MI, active units
         result = text_task.evaluate_text(model, dataset, iwae_k=max(1, iwae_k), batch_size=min(batch_size, 64),
                                          seed=seed)
-        result["data"] = str(data) if data is not None else model.data_spec.name
+        result["data"] = dataset.name  # what `vaekit report` compares with its own data
         _console.print_table(f"{type(model).__name__} on {dataset.description or dataset.name}",
                              text_task.evaluation_figures(result))
         _console.print_wrote(write_eval(run, result))

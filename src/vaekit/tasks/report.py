@@ -285,6 +285,16 @@ def write_run_report(
     model = load_run(run, device=device)
     eval_data = run_data(model, data, split="test", limit=limit)
     split = split_of(model, data, split="test")
+    from .text import is_text_model
+
+    if is_text_model(model):  # sentences: samples, reconstructions and a homotopy as text
+        from .text import report_sections
+
+        sections = report_sections(model, eval_data, config_doc=_config_doc(model, run), rows=_metrics_rows(run),
+                                   run=run, k=k, seed=seed, saved=read_eval(run))
+        path = Path(run) / REPORT_FILE
+        write_report(path, render_report(title=f"vaekit run: {Path(run).name}", sections=sections))
+        return path
     # The run's own source without a test split: the examples shown are the training examples.
     role = "held-out" if split == "test" else "training" if data is None else None
     metrics, note = report_metrics(model, eval_data, k=k, seed=seed, progress=progress, run=run, split=split)

@@ -210,3 +210,49 @@ def evaluation_figures(result: dict) -> dict[str, str]:
             ("-ELBO", f"{result['neg_elbo']:.3f}"), ("reconstruction NLL", f"{result['reconstruction_nll']:.3f}"),
             ("KL", f"{result['kl']:.3f} nats"), ("mutual information", f"{result['mutual_info']:.3f} nats"),
             ("active units", str(result["active_units"]))])
+
+
+def report_sections(model, data: Dataset, *, config_doc: dict, rows: list | None, run=None, k: int = 100,
+                    seed: int = 0, saved: dict | None = None) -> list:
+    """The sections of ``vaekit report`` for a text run: summary, configuration, training curves, metrics
+    (``saved``, RUN/eval.json, when it was computed on the same data; else computed here with ``k``),
+    samples (sampled, greedy, beam), reconstructions and a homotopy between two sentences of ``data``."""
+    from ..report import Section
+
+    spec = _spec(model)
+    summary = {"model": type(model).__name__, "run directory": str(run or "(not saved)"), "data": spec.name,
+               "vocabulary": len(spec.vocabulary), "max length": spec.shape[0] - 1, "latent_dim": model.latent_dim,
+               "net": f"{model.config.net} ({model.config.net_options.decoder} decoder)",
+               "parameters": sum(p.numel() for p in model.parameters())}
+    if rows:
+        summary["epochs trained"] = rows[-1].get("epoch")
+        summary["training time (s)"] = round(sum(r.get("seconds") or 0.0 for r in rows), 1)
+    sections = [Section.table("Run", summary), Section.json("Configuration", config_doc, note="The run's config.json.")]
+    if rows:
+        from ..viz import plot_training_curves
+
+        sections.append(Section.image("Training curves", plot_training_curves(rows),
+                                      caption="Per-epoch loss terms (train solid, validation dashed) and schedules."))
+    if saved is not None and saved.get("data") == data.name and saved.get("n") == len(data) and "nll_per_token" in saved:
+        metrics, note = saved, f"From {run}/eval.json (vaekit eval on {len(data):,} sentences of '{data.name}')."
+    else:
+        metrics = evaluate_text(model, data, iwae_k=k, seed=seed)
+        note = (f"Computed for this report on {len(data):,} sentences of '{data.name}' with k={k} importance samples; "
+                f"`vaekit eval RUN --data FILE --iwae-k K` writes eval.json.")
+    sections.append(Section.table("Metrics", evaluation_figures(metrics), note=note))
+    sections.append(Section.table("Samples", [
+        {"z ~ p(z), tokens sampled (T=1)": a, "greedy": b, "beam 5": c}
+        for a, b, c in zip(sample_text(model, 8, seed=seed), sample_text(model, 8, method="greedy", seed=seed + 1),
+                           sample_text(model, 8, method="beam", seed=seed + 1))]))
+    texts = decode_ids(data.x[:8], spec)
+    sections.append(Section.table("Reconstructions", [
+        {"input": a, "greedy": b, "beam 5": c}
+        for a, b, c in zip(texts, reconstruct_text(model, texts),
+                           reconstruct_text(model, texts, method="beam"))],
+        note="Each sentence encoded to its posterior mean and decoded again (words outside the vocabulary are <unk>)."))
+    if len(data) >= 2:
+        a, b = decode_ids(data.x[[0, len(data) // 2]], spec)
+        sections.append(Section.table("Homotopy", [{"step": i, "sentence": s} for i, s in
+                                                   enumerate(interpolate_text(model, a, b, steps=7))],
+                                      note=f"Greedy decodings along the line from '{a}' to '{b}' in latent space."))
+    return sections
