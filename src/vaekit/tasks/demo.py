@@ -34,7 +34,7 @@ class DemoSettings:
     16-dimensional latent space and an MLP 784-512-256-16: enough for recognisable samples after
     ~25 epochs on 4,500 digits (30 by default). ``max_time`` caps the training of both models together so the demo
     stays within its budget on a slow machine: the VAE gets two thirds of it, the autoencoder (which
-    needs fewer epochs to reconstruct well) one third; training stops after the epoch in which its
+    needs fewer epochs to reconstruct well) one third; training stops at the first step after its
     share runs out.
     """
 

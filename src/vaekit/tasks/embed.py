@@ -99,7 +99,7 @@ class VAETransformer(TransformerMixin, VAEEstimator):
     val_fraction : float, default 0.0
         Share of the data held out to pick the best epoch (and stop early); 0 trains on everything.
     max_time : float or None, default None
-        Training budget in seconds (stops after the epoch in which it runs out).
+        Training budget in seconds (training stops at the first step after it runs out).
     seed : int, default 0
         Seed of initialisation, shuffling and noise; the same seed gives the same embedding.
     device : str, default "cpu"
