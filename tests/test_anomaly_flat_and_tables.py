@@ -124,3 +124,44 @@ def test_feature_scores_name_the_planted_column_in_a_dataframe():
     # the planted rows are the anomalous ones
     s = -det.score_samples(pd.concat([df.iloc[430:500], test]))
     assert roc_auc_score(np.r_[np.zeros(70), np.ones(30)], s) > 0.95
+
+
+def test_combined_default_terms_and_the_tail_term_by_hand():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3)) @ rng.normal(size=(3, 5))
+    det = VAEOutlierDetector(epochs=20, hidden_dims=(16,), seed=0).fit(X)
+    assert det.scoring_ == "combined" and set(det.component_stats_) == {"nll", "tails"}
+    # the tail term: per column the larger of -log P(X <= x) and -log P(X >= x) over the training rows, summed
+    ref = det._as_tensor(X).numpy().astype(np.float64)
+    rows = ref[:7]
+    left = (ref[None, :, :] <= rows[:, None, :]).mean(axis=1)
+    right = (ref[None, :, :] >= rows[:, None, :]).mean(axis=1)
+    by_hand = np.maximum(-np.log(left), -np.log(right)).sum(axis=1)
+    np.testing.assert_allclose(det._tail_surprise(rows), by_hand, rtol=1e-12)
+    # one extreme value in one column: far more anomalous than any training row
+    odd = X[:1].copy()
+    odd[0, 2] = X[:, 2].max() + 5 * X[:, 2].std()
+    assert det.score_samples(odd)[0] < det.train_scores_.min()
+    # scores are in z units against the training rows: the training median of the sum is near 0
+    assert abs(np.median(det.train_scores_)) < 1.0
+
+
+def test_trim_leaves_the_planted_rows_out_of_the_second_fit():
+    normal = np.random.default_rng(0).normal(size=(300, 2)) @ np.array([[1.0, 2.0, -1.0, 0.5], [0.5, -1.0, 1.0, 2.0]])
+    planted = np.random.default_rng(1).normal(size=(15, 4)) * 4
+    X = np.vstack([normal, planted])
+    det = VAEOutlierDetector(epochs=30, hidden_dims=(16,), trim=0.1, seed=0).fit(X)
+    assert len(det.trimmed_) == len(X) - int(np.ceil(0.9 * len(X)))
+    assert np.isin(np.arange(300, 315), det.trimmed_).mean() >= 0.8  # the planted rows are the ones left out
+    assert len(det.first_history_) == 30 and len(det.history_) == 30
+    with pytest.raises(ConfigError, match="'trim' parameter"):
+        VAEOutlierDetector(trim=0.7, **TINY).fit(normal)
+
+
+def test_default_training_budget_is_bounded():
+    det = VAEOutlierDetector()
+    assert det.max_time == "auto" and det.epochs == "auto"
+    assert det._budget(image=True) == 90.0 and det._budget(image=False) == 20.0
+    assert VAEOutlierDetector(epochs=5)._budget(image=False) is None  # a number of epochs is its own bound
+    assert VAEOutlierDetector(max_time=7)._budget(image=True) == 7.0
+    assert VAEOutlierDetector(max_time=None)._budget(image=True) is None
