@@ -187,3 +187,13 @@ def test_report_and_distance_to_closest():
     assert np.allclose(distance_to_closest(shifted.iloc[:1], df.iloc[:1], spec), 1.0)
     html = synth_report(df, df.sample(frac=1, random_state=0), spec)
     assert "Pairwise associations" in html
+
+
+def test_synthesis_refuses_a_model_of_other_data():
+    spec = DataSpec(kind="image", shape=(1, 4, 4), levels=256, name="tiny")
+    model = VAE(ModelConfig(data_shape=(1, 4, 4), latent_dim=2, hidden_dims=(8,)), data_spec=spec)
+    with pytest.raises(ConfigError, match="needs a model trained on a table"):
+        synthesize(model, 5)
+    assert vaekit.sample(model, 3).shape == (3, 1, 4, 4)  # other models: decoder means, as before
+    with pytest.raises(ConfigError, match="conditions rows of a table"):
+        vaekit.sample(model, 3, where={"a": 1})
