@@ -527,6 +527,8 @@ class VAEOutlierDetector(OutlierMixin, VAEEstimator):
 
             config = dataclasses.replace(config, max_time=config.max_time * (1 - share))
         trim = self._trim(model)
+        for stale in ("trimmed_", "first_history_"):
+            self.__dict__.pop(stale, None)
         if trim > 0 and len(data) >= 20:
             model, data_kept = self._trimmed_fit(model, data, config, fmt, names, trim)
         else:
