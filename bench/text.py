@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+from vaekit.io import write_json  # noqa: E402  (atomic: temp file + os.replace)
 
 
 def _paths(prefix: str) -> dict[str, Path]:
@@ -93,7 +94,7 @@ def worker(args) -> None:
         out["homotopy"] = {"a": a, "b": b, "path": tt.interpolate_text(model, a, b, steps=7)}
         if args.save_run:
             vaekit.save(model, args.save_run)
-    Path(args.result).write_text(json.dumps(out, indent=1))
+    write_json(args.result, out)
 
 
 def main() -> None:
@@ -103,7 +104,7 @@ def main() -> None:
     ap.add_argument("--iwae-k", type=int, default=100)
     ap.add_argument("--valid-k", type=int, default=100, help="importance samples for the valid figures")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default=str(HERE / "text.json"))
+    ap.add_argument("--out", default=str(HERE / "out" / "text.json"))
     ap.add_argument("--model-overrides", default="", help="JSON of ModelConfig fields (tuning on valid)")
     ap.add_argument("--train-overrides", default="", help="JSON of TrainConfig fields (tuning on valid)")
     ap.add_argument("--save-run", default="", help="save the trained VAE there")
@@ -114,7 +115,7 @@ def main() -> None:
         return worker(args)
     _paths(args.data)
     tmp = Path(args.out).with_suffix(".parts")
-    tmp.mkdir(parents=True, exist_ok=True)
+    tmp.mkdir(parents=True, exist_ok=True)  # each worker's result, read back when both are done
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     procs = {}
     started = time.time()
@@ -160,7 +161,7 @@ def main() -> None:
                    iwae_k=args.iwae_k, concurrent_one_core_each=True, data=args.data)
     full = dict(summary=summary, vae=vae, lm=lm, wall_seconds=time.time() - started,
                 date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
-    Path(args.out).write_text(json.dumps(full, indent=1))
+    write_json(args.out, full)
     print(json.dumps(summary))
 
 

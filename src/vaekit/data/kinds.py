@@ -155,7 +155,9 @@ class TextKind(DataKind):
     as long), latent 16 with free bits of 0.25 nats per dimension (so KL >= 4 nats and no dimension
     collapses) and a linear KL warm-up over 1,000 steps; word dropout off (it is there against collapse,
     which free bits already prevent, and it costs likelihood), learning rate 2e-3 with the cosine schedule.
-    Chosen on the valid split of WordNet examples with ``bench/text.py`` (see ``bench/RESULTS.md``).
+    Chosen on the valid split of WordNet examples with ``bench/text.py``: with 30 minutes on one core it
+    reached 36.30 nats per test sentence (IWAE k=100), KL 4.6, 16 of 16 units active, against 36.54 for
+    the same decoder as a language model (``bench/RESULTS.md``).
     """
 
     example_ndim = 1
