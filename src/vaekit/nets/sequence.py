@@ -285,7 +285,6 @@ class TokenParams:
         scores = torch.full((n, width), -math.inf, device=z.device)
         scores[:, 0] = 0.0  # one live hypothesis to start with
         history = torch.zeros(n * width, 0, dtype=torch.long, device=z.device)
-        done = torch.zeros(n * width, dtype=torch.bool, device=z.device)
         finished: list[list[tuple[float, torch.Tensor]]] = [[] for _ in range(n)]
         for t in range(self.length):
             logits, state = self.decoder.step(inputs, zb, state)
