@@ -259,7 +259,7 @@ def main(argv=None) -> None:
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--split", choices=("test", "valid"), default="test")
     ap.add_argument("--max-rows", type=int, default=20_000, help="synthetic rows per method (and train rows in ML)")
-    ap.add_argument("--eval-rows", type=int, default=5_000, help="rows per side in the quality report")
+    ap.add_argument("--eval-rows", type=int, default=3_000, help="rows per side in the quality report")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--quick", action="store_true", help="budget 5 s, titanic and credit_data only")
