@@ -310,19 +310,22 @@ def adbench(args) -> dict:
             continue
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # PyOD's and scikit-learn's deprecation chatter
-            got = adbench_scores(name, X, args.seed, vaekit_params=params)
+            got = adbench_scores(name, X, args.seed, detectors=args.adbench_detectors, vaekit_params=params)
         row: dict[str, Any] = {"shape": list(X.shape), "anomaly_share": round(float(y.mean()), 4),
                                "selection": name in SELECTION_TABLES}
         for det, (s, t) in got.items():
             s = np.nan_to_num(s, nan=np.nanmax(s) if np.isfinite(s).any() else 0.0, posinf=np.finfo(float).max)
             row[det], row[f"{det}_s"] = auroc(y, s), round(t, 1)
         per[name] = row
+        C.write_json(Path(args.out).stem + "_partial.json", per)  # what is done so far, table by table
         C.log(f"{name} {X.shape}: " + ", ".join(f"{d} {row[d]:.4f} ({row[d + '_s']:.0f} s)" for d in got))
+
+    dets = tuple(args.adbench_detectors)
 
     def summary(names):
         if not names:
-            return {"tables": 0, **{d: float("nan") for d in ADBENCH_DETECTORS}, "wins_vs_iforest": 0}
-        return {"tables": len(names), **{d: float(np.mean([per[n][d] for n in names])) for d in ADBENCH_DETECTORS},
+            return {"tables": 0, **{d: float("nan") for d in dets}, "wins_vs_iforest": 0}
+        return {"tables": len(names), **{d: float(np.mean([per[n][d] for n in names])) for d in dets},
                 "wins_vs_iforest": int(sum(per[n]["vaekit"] > per[n]["iforest"] for n in names))}
 
     allnames = list(per)
@@ -354,6 +357,8 @@ def main(argv=None) -> None:
     p.add_argument("--adbench-dir", default=str(ADBENCH_DIR), help="folder of ADBench .npz tables")
     p.add_argument("--adbench-max-rows", type=int, default=None,
                    help="subsample bigger ADBench tables (exploration only; default: every row)")
+    p.add_argument("--adbench-detectors", default=",".join(ADBENCH_DETECTORS),
+                   help="comma-separated subset of vaekit,iforest,ecod,knn,pca (default: all)")
     p.add_argument("--adbench-only", default=None, help="comma-separated ADBench table names (dev runs)")
     p.add_argument("--adbench-max-time", type=float, default=None,
                    help="vaekit training budget per table in seconds (dev runs; default: the detector's own default)")
@@ -364,6 +369,9 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     args.digits = [int(v) for v in args.digits.split(",") if v.strip()]
     args.adbench_dir = Path(args.adbench_dir)
+    args.adbench_detectors = [d for d in args.adbench_detectors.split(",") if d]
+    if "vaekit" not in args.adbench_detectors or "iforest" not in args.adbench_detectors:
+        p.error("--adbench-detectors must include vaekit and iforest")
     args.table_epochs = args.table_epochs if args.table_epochs == "auto" else int(args.table_epochs)
     if args.quick:
         args.digits = args.digits[:2] if len(args.digits) > 2 else args.digits
@@ -398,12 +406,12 @@ def main(argv=None) -> None:
                        for r in rows])
     if adb is not None:
         arows = [[n, "sel" if r["selection"] else "held", "x".join(map(str, r["shape"])),
-                  *[f"{r[d]:.4f}" for d in ADBENCH_DETECTORS], r["vaekit_s"]] for n, r in adb["per_table"].items()]
+                  *[f"{r[d]:.4f}" for d in args.adbench_detectors], r["vaekit_s"]] for n, r in adb["per_table"].items()]
         for key, label in (("selection", "mean (selection)"), ("held_out", "mean (held out)"), ("all", "mean (all)")):
-            arows.append([label, "", str(adb[key]["tables"]), *[f"{adb[key][d]:.4f}" for d in ADBENCH_DETECTORS],
+            arows.append([label, "", str(adb[key]["tables"]), *[f"{adb[key][d]:.4f}" for d in args.adbench_detectors],
                           f"wins {adb[key]['wins_vs_iforest']}"])
         C.print_table("ADBench tables, unsupervised (fit on all rows, score all rows): AUROC",
-                      ["table", "part", "shape", *ADBENCH_DETECTORS, "vaekit s"], arows)
+                      ["table", "part", "shape", *args.adbench_detectors, "vaekit s"], arows)
     if tab is not None:
         tcols = list(tab["mean"])
         trows = [[n, *[f"{r[k]:.4f}" for k in tcols]] for n, r in tab["per_table"].items()]
@@ -426,7 +434,8 @@ def main(argv=None) -> None:
                         "adbench_iforest_mean_auroc": round(adb["all"]["iforest"], 4),
                         "adbench_wins_vs_iforest": adb["all"]["wins_vs_iforest"],
                         "adbench_tables": adb["all"]["tables"],
-                        **{f"adbench_{d}_mean_auroc": round(adb["all"][d], 4) for d in ("ecod", "knn", "pca")},
+                        **{f"adbench_{d}_mean_auroc": round(adb["all"][d], 4) for d in ("ecod", "knn", "pca")
+                           if d in adb["all"]},
                         "adbench_held_out_vaekit_mean_auroc": round(adb["held_out"]["vaekit"], 4),
                         "adbench_held_out_iforest_mean_auroc": round(adb["held_out"]["iforest"], 4)})
     if tab is not None:
