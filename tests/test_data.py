@@ -640,9 +640,9 @@ def test_missing_path_message():
 
 
 def test_unsupported_file_and_bad_parameters(tmp_path):
-    (tmp_path / "notes.txt").write_text("hi")
-    with pytest.raises(DataError, match=r"unsupported file type '\.txt'\. Expected a builtin name"):
-        load(tmp_path / "notes.txt")
+    (tmp_path / "notes.rtf").write_text("hi")  # (.txt is a text corpus since the text kind)
+    with pytest.raises(DataError, match=r"unsupported file type '\.rtf'\. Expected a builtin name"):
+        load(tmp_path / "notes.rtf")
     with pytest.raises(ConfigError, match="The 'split' parameter of load must be one of 'train', 'test', 'all'"):
         load("digits", split="validation")
     with pytest.raises(ConfigError, match="The 'label_column' parameter of load must be None for builtin 'digits'"):

@@ -134,11 +134,6 @@ class TableKind(DataKind):
         # 50 epochs are a few hundred steps on a table of a thousand rows, too few to learn its dependences
         return dict(epochs=300)
 
-    def train_defaults(self, spec):
-        # up to 300 epochs, ended by early stopping on the validation split (10 epochs without improvement):
-        # 50 epochs are a few hundred steps on a table of a thousand rows, too few to learn its dependences
-        return dict(epochs=300)
-
 
 @DATA_KINDS.register("array")
 class ArrayKind(DataKind):
