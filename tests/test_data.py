@@ -633,7 +633,7 @@ def test_missing_path_message():
         load("x.csv")
     assert str(info.value) == (
         "No such file or folder: 'x.csv'. Expected a builtin name (mnist5k, digits, mnist, fashion-mnist, "
-        "kmnist), a folder, or a .npz/.npy/.csv/.parquet file."
+        "kmnist), a folder, a .npz/.npy/.csv/.parquet file, or a .txt text file (one sentence per line)."
     )
     with pytest.raises(DataError, match="Did you mean 'mnist'"):
         load("mnsit")

@@ -58,7 +58,8 @@ RunDirArg = Annotated[
 
 _DATA_HELP = (
     "Builtin name (mnist5k, digits, mnist, fashion-mnist, kmnist), a folder of images "
-    "(class sub-folders give labels), or a .npz/.npy/.csv/.parquet file"
+    "(class sub-folders give labels) or of .txt files, a .npz/.npy/.csv/.parquet file, or a .txt file of "
+    "sentences (one per line)"
 )
 
 DataArg = Annotated[

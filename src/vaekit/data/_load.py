@@ -36,7 +36,7 @@ from .tables import encode_table, read_table, table_to_dataset
 
 __all__ = ["load", "apply_spec", "from_array", "train_test_split"]
 
-_EXPECTED = f"Expected a builtin name ({', '.join(BUILTINS)}), a folder, or a .npz/.npy/.csv/.parquet file."
+_EXPECTED = f"Expected a builtin name ({', '.join(BUILTINS)}), a folder, a .npz/.npy/.csv/.parquet file, or a .txt text file (one sentence per line)."
 _TABLE_ENDINGS = (".csv", ".tsv", ".csv.gz", ".tsv.gz", ".parquet", ".pq")
 
 
