@@ -349,6 +349,7 @@ def _loop(model, cfg, batches, transforms, val, opt, generator, state, best_stat
     ``run`` is where this process writes (None on ranks other than 0); ``ctx`` says its rank.
     """
     params = [p for p in model.parameters() if p.requires_grad]
+    warmups = _layer_warmups(model, cfg)  # one KL warm-up length, or one per latent layer (checked by fit)
     objective = torch.compile(model.objective) if cfg.compile else model.objective
     low_precision = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.precision)
     # fp16 needs loss scaling on GPU; with it disabled the scaler is a pass-through to opt.step()
@@ -384,7 +385,7 @@ def _loop(model, cfg, batches, transforms, val, opt, generator, state, best_stat
                        total_steps=total_steps, time_fraction=time_fraction)
             for group in opt.param_groups:
                 group["lr"] = lr
-            w = _kl_weights(_layer_warmups(model, cfg), epoch, state.step, beta=model.config.beta, unit=cfg.kl_warmup_unit,
+            w = _kl_weights(warmups, epoch, state.step, beta=model.config.beta, unit=cfg.kl_warmup_unit,
                             steps_per_epoch=steps_per_epoch, schedule=cfg.kl_schedule)
             for transform in transforms:  # e.g. dynamic binarisation
                 batch = transform(batch)
