@@ -70,6 +70,7 @@ def worker(args) -> None:
     train_s = time.perf_counter() - t0
     model = run.model
     k = args.iwae_k if args.role == "vae" else 1  # the LM's q is its prior and z is unused: k=1 is exact
+    torch.set_num_threads(args.eval_threads)  # training ran on one core; scoring may use more (no effect on figures)
     t1 = time.perf_counter()
     valid_m = tt.evaluate_text(model, valid, iwae_k=min(k, args.valid_k), seed=args.seed)
     test_m = tt.evaluate_text(model, test, iwae_k=k, seed=args.seed)
@@ -108,6 +109,8 @@ def main() -> None:
     ap.add_argument("--model-overrides", default="", help="JSON of ModelConfig fields (tuning on valid)")
     ap.add_argument("--train-overrides", default="", help="JSON of TrainConfig fields (tuning on valid)")
     ap.add_argument("--save-run", default="", help="save the trained VAE there")
+    ap.add_argument("--eval-threads", type=int, default=os.cpu_count() or 1,
+                    help="threads of each worker's evaluation, after its training (default: all CPUs)")
     ap.add_argument("--role", choices=("vae", "lm"), help=argparse.SUPPRESS)
     ap.add_argument("--result", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -123,7 +126,8 @@ def main() -> None:
         cmd = [sys.executable, __file__, "--role", role, "--result", str(tmp / f"{role}.json"), "--data", args.data,
                "--minutes", str(args.minutes), "--iwae-k", str(args.iwae_k), "--valid-k", str(args.valid_k),
                "--seed", str(args.seed), "--model-overrides", args.model_overrides,
-               "--train-overrides", args.train_overrides, "--save-run", args.save_run]
+               "--train-overrides", args.train_overrides, "--save-run", args.save_run,
+               "--eval-threads", str(args.eval_threads)]
         procs[role] = subprocess.Popen(cmd, env=env)
     for role, p in procs.items():
         if p.wait() != 0:
