@@ -48,15 +48,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """A real server (the CLI) on a free loopback port, serving a latent_dim-3 VAE trained on digits."""
+def _serve(run: Path):
+    """``vaekit serve RUN`` on a free loopback port (the CLI, a real server): yields its URL."""
     import httpx
 
-    run = tmp_path_factory.mktemp("browser") / "run"
-    data = vaekit.datasets.load("digits")
-    model = vaekit.VAE.for_data(data, latent_dim=3, hidden_dims=(32,))
-    vaekit.fit(model, data, epochs=3, seed=0, val_fraction=0.0, out=run, progress=False)
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "vaekit", "serve", str(run), "--host", "127.0.0.1", "--port", str(port),
@@ -84,6 +79,28 @@ def server(tmp_path_factory):
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A real server (the CLI) on a free loopback port, serving a latent_dim-3 VAE trained on digits."""
+    run = tmp_path_factory.mktemp("browser") / "run"
+    data = vaekit.datasets.load("digits")
+    model = vaekit.VAE.for_data(data, latent_dim=3, hidden_dims=(32,))
+    vaekit.fit(model, data, epochs=3, seed=0, val_fraction=0.0, out=run, progress=False)
+    yield from _serve(run)
+
+
+@pytest.fixture(scope="module")
+def text_server(tmp_path_factory):
+    """A real server serving a small sentence VAE trained on the builtin grammar corpus."""
+    from vaekit.data.text import grammar_corpus, texts_to_dataset
+
+    run = tmp_path_factory.mktemp("browser-text") / "run"
+    data = texts_to_dataset(grammar_corpus(160, seed=0), name="grammar", min_count=1)
+    model = vaekit.VAE.for_data(data, latent_dim=4, free_bits=0.5)
+    vaekit.fit(model, data, epochs=2, seed=0, val_fraction=0.0, out=run, progress=False)
+    yield from _serve(run)
 
 
 def _png(a: np.ndarray) -> bytes:
@@ -199,3 +216,42 @@ def test_api_docs_render_offline_in_chromium(server, chromium):
         finally:
             browser.close()
     assert not outside, outside
+
+
+def test_text_model_page_in_chromium(text_server, chromium):
+    """A text model's page: decoded points are sentences, and a typed sentence is encoded, reconstructed,
+    placed on the canvas and scored (issue 18: the page's text view)."""
+    errors: list[str] = []
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
+            page.on("console", lambda m: errors.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+            page.goto(text_server + "/")
+            page.wait_for_selector("body[data-ready='1']", timeout=30_000)
+            page.wait_for_selector("#decoded p.sentence")
+            assert "text data" in page.inner_text("#model-summary")
+            assert page.is_visible("#text-input") and page.is_hidden("#upload-input")
+
+            page.click("#sample-btn")
+            page.wait_for_function("document.querySelectorAll('#samples p.sentence').length === 8")
+            assert all(t.strip() for t in page.locator("#samples p.sentence").all_inner_texts())
+
+            before = page.inner_text("#z-readout")
+            page.fill("#text-input", "the cat sees a dog")
+            page.press("#text-input", "Enter")
+            page.wait_for_function("document.getElementById('upload-score').textContent.includes('ELBO')")
+            page.wait_for_selector("#upload-recon p.sentence")
+            assert page.inner_text("#upload-preview") == "the cat sees a dog"
+            assert page.inner_text("#upload-recon").strip()
+            page.wait_for_function("s => document.getElementById('z-readout').textContent !== s", arg=before)
+            score = float(page.inner_text("#upload-score").split("ELBO:")[1].split()[0])
+            assert score > 0  # nats: -log p of a sentence is positive
+
+            page.fill("#text-input", "")  # an empty box: a clear message, no request
+            page.click("#text-btn")
+            assert "Type a sentence" in page.inner_text("#status")
+        finally:
+            browser.close()
+    assert not errors, errors

@@ -292,6 +292,30 @@
       }).catch(function (e) { $("upload-score").textContent = ""; showError(e); });
   });
 
+  // ------------------------------------------------------------------ a typed sentence (text models)
+  function encodeText() {
+    var sentence = $("text-input").value.trim();
+    if (!sentence) { showError("Type a sentence first."); return; }
+    var body = { texts: [sentence] };
+    var preview = $("upload-preview"), p = document.createElement("p");
+    p.className = "sentence"; p.textContent = sentence; preview.replaceChildren(p);
+    $("upload-score").textContent = "scoring…";
+    Promise.all([post("/encode", body), post("/reconstruct", body), post("/score", body)])
+      .then(function (res) {
+        clearError();
+        var enc = res[0], rec = res[1], sc = res[2];
+        show($("upload-recon"), rec, 0);
+        state.upload = enc.projected[0];
+        $("upload-score").textContent = "−ELBO: " + sc.scores[0].toFixed(2) + " " + (sc.unit || "nats") +
+          " (higher = less likely under the model)";
+        setZ(enc.mean[0], "upload");
+      }).catch(function (e) { $("upload-score").textContent = ""; showError(e); });
+  }
+  $("text-btn").addEventListener("click", encodeText);
+  $("text-input").addEventListener("keydown", function (ev) {
+    if (ev.key === "Enter" && !ev.shiftKey) { ev.preventDefault(); encodeText(); }
+  });
+
   // ------------------------------------------------------------------ start
   function legend() {
     var m = state.map, box = $("legend");
@@ -319,7 +343,9 @@
       "Click or drag anywhere to decode that point.";
     $("axis-x").textContent = map.axes[0] + " →";
     $("axis-y").textContent = map.axes[1] ? "↑ " + map.axes[1] : "";
-    if (data.kind !== "image") {
+    if (data.kind === "text") {  // a sentence box instead of a file upload
+      $("text-box").hidden = false; $("upload-box").hidden = true;
+    } else if (data.kind !== "image") {
       $("upload-input").accept = ".csv,text/csv";
       $("upload-hint").textContent = "A CSV file with a header row: its first row's reconstruction, place and anomaly score.";
     } else {
