@@ -276,6 +276,11 @@ def test_a_killed_semi_supervised_run_resumes_with_its_labels(tmp_path):
 
     opts = dict(model_options={"conditioning": "semi_supervised", "latent_dim": 2, "hidden_dims": (8,)},
                 train_options={"epochs": 2}, label_fraction=0.1)
+    # M1+M2 (the default on grey images) killed while its M1 trains: nothing is written into the run yet
+    with pytest.raises(KeyboardInterrupt):
+        train_run("digits", tmp_path / "auto", callbacks=[Kill()], **opts)
+    assert not (tmp_path / "auto").exists() or not any((tmp_path / "auto").iterdir())
+    opts["m1"] = "none"  # M2 on the pixels: killed in its first epoch, then resumed
     with pytest.raises(KeyboardInterrupt):
         train_run("digits", tmp_path / "run", callbacks=[Kill()], **opts)
     assert (tmp_path / "run" / "labels.json").is_file()  # written when training began

@@ -369,6 +369,28 @@ def test_cli_resume_reuses_the_recorded_labels(cli_runs, tmp_path):
     assert "50 / 350" in result.output  # labelled / unlabelled, as when the run was started
 
 
+def test_cli_semi_supervised_grey_images_train_m1_plus_m2_by_default(cli_runs, tmp_path):
+    # grey images: an M1 VAE first (latent 50, every example, no labels), then M2 over its codes (issue 22)
+    model = vaekit.load(cli_runs / "m2")
+    assert type(model) is StackedVAE and model.features.config.latent_dim == 50
+    assert model.config.latent_dim == 3 and model.config.classifier_weight == 10.0  # the flags configure M2
+    doc = json.loads((cli_runs / "m2" / "config.json").read_text())
+    assert doc["train"]["batch_size"] == semi.STACK_RECIPE["batch_size"] and doc["train"]["epochs"] == 2
+    # --m2-on-pixels: the old model, M2 on the pixels
+    ok("train", "digits", "--out", tmp_path / "pix", "--semi-supervised", "--labelled-per-class", "5",
+       "--m2-on-pixels", *T)
+    pix = vaekit.load(tmp_path / "pix")
+    assert type(pix) is VAE and pix.config.conditioning == "semi_supervised"
+    # other data (a table) keeps M2 on the data itself
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(120, 4)), columns=list("abcd"))
+    frame["label"] = (frame["a"] > 0).astype(int)
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    ok("train", tmp_path / "t.csv", "--out", tmp_path / "tab", "--semi-supervised", "--label-column", "label",
+       "--labelled-per-class", "5", "--epochs", "2", "--hidden-dims", "16", "--latent-dim", "2", "-q", "--threads", "1")
+    assert type(vaekit.load(tmp_path / "tab")) is VAE
+
+
 def test_cli_classify_sample_and_analogy(cli_runs, tmp_path):
     run = cli_runs / "m2"
     result = ok("classify", run, "digits", "-o", tmp_path / "pred.csv", "--split", "test")

