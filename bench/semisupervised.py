@@ -117,6 +117,22 @@ def recognised(model, judge: nn.Module, n_per_class: int, seed: int) -> tuple[fl
     return float((got == want).float().mean()), per_class
 
 
+def train_m2(semi, a, draw: int, x_test, y_test, d: dict):
+    """M2 on the pixels of ``semi`` (label draw ``draw``); its test error and time go into ``d``."""
+    t0 = time.perf_counter()
+    m2_over = {} if a.m2_alpha is None else {"classifier_weight": a.m2_alpha}
+    m2 = VAE.for_data(semi, conditioning="semi_supervised", num_classes=10, hidden_dims=(500, 500),
+                      latent_dim=50, **m2_over)
+    cfg2 = vaekit.training.default_train_config(semi.spec, epochs=a.m2_epochs, batch_size=a.batch_size,
+                                                val_fraction=0.0, seed=draw, lr=1e-3)
+    vaekit.fit(m2, semi, cfg2, progress=False)
+    d["m2_error"] = error_rate(m2.predict, x_test, y_test)
+    d["m2_seconds"] = time.perf_counter() - t0
+    d["m2_classifier_weight"] = m2.config.classifier_weight
+    C.log(f"draw {draw}: M2 error {d['m2_error']:.4f} ({d['m2_seconds']:.0f} s, weight {m2.config.classifier_weight:g})")
+    return m2
+
+
 def cli_default(judge: nn.Module, threads: int | None, workdir: Path) -> dict:
     """``vaekit train mnist5k --semi-supervised --labelled-per-class 10`` with every other setting its default
     (what a new user types), then its conditional samples judged and its test error on mnist5k's test split."""
@@ -169,6 +185,9 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true", help="tiny sizes, for a smoke run")
     p.add_argument("--skip-cli", action="store_true", help="skip the CLI-defaults run on mnist5k")
     p.add_argument("--cli-only", action="store_true", help="only the judge and the CLI-defaults run on mnist5k")
+    p.add_argument("--m2-only", action="store_true", help="only M2 on pixels, per draw (tuning its settings)")
+    p.add_argument("--split", choices=("test", "valid"), default="test",
+                   help="valid: train on the first 50,000 training digits, score on the last 10,000 (tuning)")
     a = p.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -176,12 +195,29 @@ def main(argv=None) -> int:
         a.draws, a.m1_epochs, a.m2_epochs, a.stack_epochs, a.judge_epochs, a.supervised_steps = 2, 2, 1, 3, 1, 50
     started = time.perf_counter()
     arrays = C.load_mnist(a.data)
+    if a.split == "valid":  # tuning: the last 10,000 training digits stand in for the test digits
+        arrays = {"x_train": arrays["x_train"][:50000], "y_train": arrays["y_train"][:50000],
+                  "x_test": arrays["x_train"][50000:], "y_test": arrays["y_train"][50000:]}
     if a.quick:
         arrays = C.subset_first(arrays, 6000, 2000)
     train = C.mnist_dataset(arrays["x_train"], arrays["y_train"], "mnist-train")
     test = C.mnist_dataset(arrays["x_test"], arrays["y_test"], "mnist-test")
     x_test, y_test = test.x, test.y
     timings: dict[str, float] = {}
+    if a.m2_only:  # tuning M2 on the pixels: nothing else
+        draws = []
+        for draw in range(a.draws):
+            d = {"seed": draw}
+            train_m2(train.hide_labels(per_class=a.per_class, seed=draw), a, draw, x_test, y_test, d)
+            draws.append(d)
+        errors = [d["m2_error"] for d in draws]
+        C.print_table(f"M2 on pixels, {a.split} error with {a.per_class * 10} labels", ["draw", "error", "seconds"],
+                      [[d["seed"], d["m2_error"], d["m2_seconds"]] for d in draws])
+        summary = {"m2_error_mean": mean_std(errors)[0], "m2_error_std": mean_std(errors)[1], "split": a.split,
+                   "m2_alpha": a.m2_alpha, "m2_epochs": a.m2_epochs, "minutes": (time.perf_counter() - started) / 60}
+        C.write_json(f"semisupervised_m2_{a.split}.json", dict(draws=draws, summary=summary, args=vars(a)))
+        C.emit_summary({k: (round(v, 5) if isinstance(v, float) else v) for k, v in summary.items()})
+        return 0
 
     # ---- the judge of conditional samples
     t0 = time.perf_counter()
@@ -256,16 +292,7 @@ def main(argv=None) -> int:
         C.log(f"draw {draw}: M1+M2 error {d['m1m2_error']:.4f} ({d['m1m2_seconds']:.0f} s)")
         # ---- M2 on pixels
         if not a.skip_m2:
-            t0 = time.perf_counter()
-            m2_over = {} if a.m2_alpha is None else {"classifier_weight": a.m2_alpha}
-            m2 = VAE.for_data(semi, conditioning="semi_supervised", num_classes=10, hidden_dims=(500, 500),
-                              latent_dim=50, **m2_over)
-            cfg2 = vaekit.training.default_train_config(semi.spec, epochs=a.m2_epochs, batch_size=a.batch_size,
-                                                        val_fraction=0.0, seed=draw, lr=1e-3)
-            vaekit.fit(m2, semi, cfg2, progress=False)
-            d["m2_error"] = error_rate(m2.predict, x_test, y_test)
-            d["m2_seconds"] = time.perf_counter() - t0
-            C.log(f"draw {draw}: M2 error {d['m2_error']:.4f} ({d['m2_seconds']:.0f} s)")
+            m2 = train_m2(semi, a, draw, x_test, y_test, d)
         # ---- conditional samples (first draw)
         if draw == 0:
             d["m1m2_recognised"], d["m1m2_recognised_per_class"] = recognised(stacked, judge, 100, seed=0)
