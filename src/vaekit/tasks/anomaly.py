@@ -294,6 +294,13 @@ class VAEOutlierDetector(OutlierMixin, VAEEstimator):
     PyOD's detectors use the opposite sign (higher = more anomalous): ``-score_samples(X)`` is the
     PyOD-style score.
 
+    What the defaults measured (bench/RESULTS.md, 2 CPU cores): on the 19 ADBench tables of
+    ``../shared/data/anomaly`` (fit on every row, score every row), ``VAEOutlierDetector()`` has mean AUROC
+    0.754 against IsolationForest's 0.742, ECOD's 0.734, PCA's 0.716 and kNN's 0.699, better than
+    IsolationForest on 12 of 19 (``bench/anomaly.py --tables adbench``). On one-class MNIST (fit on the
+    ~6,000 training images of one digit, score the 10,000 test images) the defaults with ``max_time=90``
+    have mean AUROC 0.987 on flat vectors with ``image_shape=(28, 28)`` (``bench/anomaly.py --mnist flat``).
+
     ``X`` is read as by :class:`vaekit.VAETransformer`: a :class:`vaekit.Dataset` as it is; a pandas
     DataFrame as a table (numeric columns standardised, text columns one-hot encoded; missing values are
     refused with the column and row named); arrays (n, H, W), (n, H, W, C) or (n, C, H, W) as images

@@ -52,6 +52,12 @@ class VAEImputer(TransformerMixin, VAEEstimator):
     :meth:`multiple_imputations` draws ``n_imputations`` plausible completions instead
     (sampling-importance-resampling).
 
+    What the defaults measured (``bench/impute.py``, bench/RESULTS.md; 50% of the entries missing completely
+    at random, RMSE on standardised columns, mean of 3 seeds): ``VAEImputer()`` 0.576 on iris, 0.830 on wine,
+    0.814 on diabetes and 0.521 on breast cancer, below mean, KNN, iterative and missForest-like imputation
+    on all four. The MNIST figure there (0.156, the best of the five) used non-default settings (MLP 256-128,
+    latent 16, 150 epochs, 200 imputation samples).
+
     How ``X`` is read:
 
     * a pandas DataFrame is a table: numeric columns standardised (on their observed values), text or
