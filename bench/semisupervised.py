@@ -7,6 +7,8 @@ error on the 10,000 test digits. In one run, for each of ``--draws`` label draws
 * **M2** — ``VAE.for_data(data, conditioning="semi_supervised")`` on the pixels: q(y|x), q(z|x,y) and
   p(x|y,z) MLPs with two 500-unit hidden layers, latent 50, Bernoulli likelihood with dynamic
   binarisation, trained with ``vaekit.fit``.
+* **ADGM** — the same M2 with an auxiliary latent a (``auxiliary_dim=--adgm-dim``, default 100; Maaloe
+  et al. 2016): q(a|x), q(y|a,x) and p(a|x,y,z) added to M2's nets, same budget (``--adgm-dim 0`` skips it).
 * **M1+M2** — ``StackedVAE.on(m1)`` with vaekit's defaults: M2 (Gaussian likelihood, latent 10, two
   500-unit hidden layers) on the
   posterior means of M1, an unsupervised VAE (vaekit's grey-image preset with latent 50) trained once
@@ -117,19 +119,21 @@ def recognised(model, judge: nn.Module, n_per_class: int, seed: int) -> tuple[fl
     return float((got == want).float().mean()), per_class
 
 
-def train_m2(semi, a, draw: int, x_test, y_test, d: dict):
-    """M2 on the pixels of ``semi`` (label draw ``draw``); its test error and time go into ``d``."""
+def train_m2(semi, a, draw: int, x_test, y_test, d: dict, *, aux: int = 0, tag: str = "m2"):
+    """M2 on the pixels of ``semi`` (label draw ``draw``), or with ``aux`` > 0 an ADGM (M2 plus an auxiliary
+    latent of that size); its test error and time go into ``d`` under ``tag``."""
     t0 = time.perf_counter()
     m2_over = {} if a.m2_alpha is None else {"classifier_weight": a.m2_alpha}
     m2 = VAE.for_data(semi, conditioning="semi_supervised", num_classes=10, hidden_dims=(500, 500),
-                      latent_dim=50, **m2_over)
+                      latent_dim=50, auxiliary_dim=aux, **m2_over)
     cfg2 = vaekit.training.default_train_config(semi.spec, epochs=a.m2_epochs, batch_size=a.batch_size,
                                                 val_fraction=0.0, seed=draw, lr=1e-3)
     vaekit.fit(m2, semi, cfg2, progress=False)
-    d["m2_error"] = error_rate(m2.predict, x_test, y_test)
-    d["m2_seconds"] = time.perf_counter() - t0
-    d["m2_classifier_weight"] = m2.config.classifier_weight
-    C.log(f"draw {draw}: M2 error {d['m2_error']:.4f} ({d['m2_seconds']:.0f} s, weight {m2.config.classifier_weight:g})")
+    d[f"{tag}_error"] = error_rate(m2.predict, x_test, y_test)
+    d[f"{tag}_seconds"] = time.perf_counter() - t0
+    d[f"{tag}_classifier_weight"] = m2.config.classifier_weight
+    C.log(f"draw {draw}: {tag} error {d[f'{tag}_error']:.4f} ({d[f'{tag}_seconds']:.0f} s, "
+          f"weight {m2.config.classifier_weight:g})")
     return m2
 
 
@@ -186,6 +190,8 @@ def main(argv=None) -> int:
     p.add_argument("--skip-cli", action="store_true", help="skip the CLI-defaults run on mnist5k")
     p.add_argument("--cli-only", action="store_true", help="only the judge and the CLI-defaults run on mnist5k")
     p.add_argument("--m2-only", action="store_true", help="only M2 on pixels, per draw (tuning its settings)")
+    p.add_argument("--adgm-dim", type=int, default=100,
+                   help="auxiliary latent size of the ADGM on pixels (M2 + a; Maaloe et al. 2016 use 100); 0 skips it")
     p.add_argument("--split", choices=("test", "valid"), default="test",
                    help="valid: train on the first 50,000 training digits, score on the last 10,000 (tuning)")
     a = p.parse_args(argv)
@@ -208,13 +214,22 @@ def main(argv=None) -> int:
         draws = []
         for draw in range(a.draws):
             d = {"seed": draw}
-            train_m2(train.hide_labels(per_class=a.per_class, seed=draw), a, draw, x_test, y_test, d)
+            semi = train.hide_labels(per_class=a.per_class, seed=draw)
+            train_m2(semi, a, draw, x_test, y_test, d)
+            if a.adgm_dim:
+                train_m2(semi, a, draw, x_test, y_test, d, aux=a.adgm_dim, tag="adgm")
             draws.append(d)
         errors = [d["m2_error"] for d in draws]
-        C.print_table(f"M2 on pixels, {a.split} error with {a.per_class * 10} labels", ["draw", "error", "seconds"],
-                      [[d["seed"], d["m2_error"], d["m2_seconds"]] for d in draws])
+        C.print_table(f"M2 (and ADGM) on pixels, {a.split} error with {a.per_class * 10} labels",
+                      ["draw", "M2 error", "M2 s", "ADGM error", "ADGM s"],
+                      [[d["seed"], d["m2_error"], d["m2_seconds"], d.get("adgm_error"), d.get("adgm_seconds")]
+                       for d in draws])
         summary = {"m2_error_mean": mean_std(errors)[0], "m2_error_std": mean_std(errors)[1], "split": a.split,
-                   "m2_alpha": a.m2_alpha, "m2_epochs": a.m2_epochs, "minutes": (time.perf_counter() - started) / 60}
+                   "m2_alpha": a.m2_alpha, "m2_classifier_weight": draws[0]["m2_classifier_weight"],
+                   "m2_epochs": a.m2_epochs, "minutes": (time.perf_counter() - started) / 60}
+        if a.adgm_dim:
+            summary["adgm_error_mean"] = mean_std([d["adgm_error"] for d in draws])[0]
+            summary["adgm_dim"] = a.adgm_dim
         C.write_json(f"semisupervised_m2_{a.split}.json", dict(draws=draws, summary=summary, args=vars(a)))
         C.emit_summary({k: (round(v, 5) if isinstance(v, float) else v) for k, v in summary.items()})
         return 0
@@ -290,9 +305,11 @@ def main(argv=None) -> int:
         d["m1m2_error"] = error_rate(stacked.predict, x_test, y_test)
         d["m1m2_seconds"] = time.perf_counter() - t0
         C.log(f"draw {draw}: M1+M2 error {d['m1m2_error']:.4f} ({d['m1m2_seconds']:.0f} s)")
-        # ---- M2 on pixels
+        # ---- M2 on pixels, and the ADGM (M2 plus an auxiliary latent) with the same nets and budget
         if not a.skip_m2:
             m2 = train_m2(semi, a, draw, x_test, y_test, d)
+        if a.adgm_dim:
+            train_m2(semi, a, draw, x_test, y_test, d, aux=a.adgm_dim, tag="adgm")
         # ---- conditional samples (first draw)
         if draw == 0:
             d["m1m2_recognised"], d["m1m2_recognised_per_class"] = recognised(stacked, judge, 100, seed=0)
@@ -305,7 +322,7 @@ def main(argv=None) -> int:
                      d["m1m2_error"]])
 
     summary: dict = {}
-    for key in ("supervised_error", "supervised_m1_codes_error", "m2_error", "m1m2_error"):
+    for key in ("supervised_error", "supervised_m1_codes_error", "m2_error", "adgm_error", "m1m2_error"):
         vals = [d[key] for d in record["draws"] if key in d]
         if vals:
             summary[f"{key}_mean"], summary[f"{key}_std"] = mean_std(vals)
@@ -315,7 +332,8 @@ def main(argv=None) -> int:
     if "m2_recognised" in first:
         summary["m2_recognised"] = first["m2_recognised"]
     summary["judge_test_error"] = judge_error
-    summary["best_error_mean"] = min(v for k, v in summary.items() if k in ("m2_error_mean", "m1m2_error_mean"))
+    summary["best_error_mean"] = min(v for k, v in summary.items()
+                                     if k in ("m2_error_mean", "adgm_error_mean", "m1m2_error_mean"))
     if cli is not None:
         summary["cli_default_recognised"] = cli["recognised"]
         summary["cli_default_mnist5k_test_error"] = cli["mnist5k_test_error"]

@@ -202,6 +202,11 @@ class ModelConfig(_Config):
     classifier_weight : float
         alpha of Kingma et al. 2014, eq. 9: weight of the classification loss -log q(y|x) on labelled
         examples, relative to the per-example bound (``"semi_supervised"`` only).
+    auxiliary_dim : int
+        Size of the auxiliary latent a of an auxiliary deep generative model (ADGM, Maaloe et al. 2016;
+        ``"semi_supervised"`` only; 0 = none, plain M2). The classifier becomes q(y|a,x) with
+        a ~ q(a|x), and the generative side gains p(a|x,y,z); the bound stays a bound on log p(x), and
+        q(z|x,y) does not read a (the paper's q(z|a,x,y) does). Predictions use a at the mean of q(a|x).
     """
 
     data_shape: tuple[int, ...]
@@ -226,6 +231,7 @@ class ModelConfig(_Config):
     conditioning: str = "none"
     num_classes: int = 0
     classifier_weight: float = 1.0
+    auxiliary_dim: int = 0
 
     #: flat fields of format_version 1, now in ``net_options`` of the conv family
     _LEGACY_NET_FIELDS = {"conv_channels": "channels", "residual_blocks": "residual_blocks"}
@@ -270,6 +276,11 @@ class ModelConfig(_Config):
         if self.conditioning != "none" and self.num_classes < 2:
             raise ConfigError(f"The 'num_classes' parameter of VAE must be >= 2 with conditioning="
                               f"{self.conditioning!r}. Got {self.num_classes!r} instead.")
+        check_param(o, "auxiliary_dim", self.auxiliary_dim, Interval("int", 0, None))
+        if self.auxiliary_dim and self.conditioning != "semi_supervised":
+            raise ConfigError(f"An auxiliary latent (auxiliary_dim={self.auxiliary_dim!r}, ADGM) extends the "
+                              f"semi-supervised M2; it needs conditioning='semi_supervised', got "
+                              f"{self.conditioning!r}.")
         if self.conditioning != "none" and self.iwae_k > 1:
             raise ConfigError(f"conditioning={self.conditioning!r} trains on the ELBO; iwae_k must be 1 "
                               f"(got {self.iwae_k!r}). IWAE bounds are still available for evaluation.")

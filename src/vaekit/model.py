@@ -76,6 +76,21 @@ class PointMass(Distribution):
         return self.loc.expand(torch.Size(sample_shape) + self.loc.shape)
 
 
+#: alpha = CLASSIFIER_WEIGHT_SCALE * N / N_l (Kingma et al. 2014, eq. 9, alpha = 0.1 N with the bound summed
+#: over the data; per example and per labelled example, as vaekit's loss averages them, 0.1 N / N_l)
+CLASSIFIER_WEIGHT_SCALE = 0.1
+
+
+def scaled_classifier_weight(data) -> float | None:
+    """The classifier weight of M2 on partly labelled ``data``: 0.1 x (examples / labelled examples),
+    at least 1; None when ``data`` has no labels or no unlabelled examples (nothing to scale)."""
+    n_labelled = int(getattr(data, "n_labelled", 0) or 0)
+    n = len(data)
+    if n_labelled == 0 or n_labelled >= n:
+        return None
+    return max(1.0, round(CLASSIFIER_WEIGHT_SCALE * n / n_labelled, 3))
+
+
 def default_config(spec: DataSpec, *, preset: str = "default", **overrides: Any) -> ModelConfig:
     """The preset vaekit picks for data described by ``spec``; ``overrides`` win.
 
@@ -205,7 +220,12 @@ class VAE(_SharedVerbs, nn.Module):
             # p(x|z,y): the decoder reads [z, one-hot y].
             dec_config = dataclasses.replace(config, latent_dim=config.latent_dim + config.num_classes)
             self.decoder = build_decoder(dec_config, self.likelihood.n_params)
-        if config.conditioning == "semi_supervised":
+        if config.conditioning == "semi_supervised" and config.auxiliary_dim:
+            # ADGM (Maaloe et al. 2016): a ~ q(a|x), the classifier q(y|a,x), and p(a|x,y,z) on the generative side
+            self.classifier = AuxiliaryClassifier(enc_config, config.num_classes, config.auxiliary_dim)
+            self.aux_prior = AuxiliaryPrior(width, config.latent_dim, config.num_classes, config.auxiliary_dim,
+                                            act, config.activation)
+        elif config.conditioning == "semi_supervised":
             # q(y|x): the same network family as the encoder, ending in class logits.
             self.classifier = build_encoder(enc_config, config.num_classes)
         self.prior = build_prior(config, encode=self.encode)
@@ -223,11 +243,20 @@ class VAE(_SharedVerbs, nn.Module):
             with ``default_train_config(spec, preset=...)`` (``vaekit train --preset`` does both).
         **overrides
             Any :class:`~vaekit.config.ModelConfig` field, e.g. ``latent_dim=16``.
+
+        A semi-supervised model (``conditioning="semi_supervised"``) of a partly labelled Dataset gets,
+        unless ``classifier_weight`` is given, the scaling of Kingma et al. (2014): alpha = 0.1 N / N_l
+        (:func:`scaled_classifier_weight`; about 60 for MNIST with 100 labels).
         """
         spec = data if isinstance(data, DataSpec) else getattr(data, "spec", None)
         if spec is None:
             raise ConfigError(f"{cls.__name__}.for_data expects a vaekit Dataset or DataSpec; "
                               f"got {type(data).__name__}. Use vaekit.datasets.from_array(x) first.")
+        if (overrides.get("conditioning") == "semi_supervised" and overrides.get("classifier_weight") is None
+                and not isinstance(data, DataSpec)):
+            weight = scaled_classifier_weight(data)
+            if weight is not None:
+                overrides = {**overrides, "classifier_weight": weight}
         return cls(default_config(spec, preset=preset, **overrides), data_spec=spec)
 
     @property
@@ -452,7 +481,7 @@ class VAE(_SharedVerbs, nn.Module):
         y = None if y is None else self._check_y(y, n, allow_missing=self.has_classifier).to(x.device)
         if y is not None and bool((y >= 0).all()):
             return y
-        predicted = self.classifier(self._encoder_input(x)).argmax(-1)
+        predicted = self._class_logits(self._encoder_input(x)).argmax(-1)
         return predicted if y is None else torch.where(y >= 0, y, predicted)
 
     def _most_likely_labels(self, x: torch.Tensor) -> torch.Tensor:
@@ -470,7 +499,18 @@ class VAE(_SharedVerbs, nn.Module):
             raise ConfigError(
                 f"This {type(self).__name__} has no classifier q(y|x) (conditioning={self.config.conditioning!r}); "
                 f"train it with conditioning='semi_supervised' (vaekit train ... --semi-supervised).")
-        return self.classifier(self._encoder_input(x))
+        return self._class_logits(self._encoder_input(x))
+
+    def _log_pa(self, h: torch.Tensor, y: torch.Tensor, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        """log p(a|x,y,z) of an ADGM: trunk features ``h`` (..., width), labels ``y`` (...), ``z``, ``a``."""
+        return self.aux_prior(h, z, self._one_hot(y, h.dtype)).log_prob(a)
+
+    def _class_logits(self, enc_in: torch.Tensor) -> torch.Tensor:
+        """q(y|x)'s logits for encoder input ``enc_in``; with an auxiliary latent, q(y|a,x) at the mean of q(a|x)."""
+        if self.config.auxiliary_dim:
+            h = self.classifier.trunk(enc_in)
+            return self.classifier.logits(h, self.classifier.posterior(h).mean)
+        return self.classifier(enc_in)
 
     @staticmethod
     def reparameterize(q: Distribution, n: int | None = None, generator: torch.Generator | None = None, *,
@@ -612,8 +652,17 @@ class VAE(_SharedVerbs, nn.Module):
             kl_z_all = kl_z_all.masked_scatter(labelled, kl_l)
             kl = kl.masked_scatter(labelled, kl_l + log_k)
         class_term = torch.zeros((), device=x.device, dtype=x.dtype)
+        aux = self.config.auxiliary_dim if semi else 0
+        if aux:  # ADGM: a ~ q(a|x) once per example; -log p(a|x,y,z) + log q(a|x) joins the KL side
+            hc = self.classifier.trunk(enc_in)
+            q_a = self.classifier.posterior(hc)
+            a = self.reparameterize(q_a, None, generator)  # (n, aux)
+            log_qa = q_a.log_prob(a)
+            if bool(labelled.any()):
+                aux_l = log_qa[labelled] - self._log_pa(h[labelled], yl, z, a[labelled])
+                kl = kl.masked_scatter(labelled, kl[labelled] + aux_l)
         if semi:
-            logits = self.classifier(enc_in)  # (n, K)
+            logits = self.classifier.logits(hc, a) if aux else self.classifier(enc_in)  # (n, K)
             log_qy = torch.log_softmax(logits, dim=-1)
             class_nll = torch.zeros_like(rec)
             if bool(labelled.any()):
@@ -637,6 +686,10 @@ class VAE(_SharedVerbs, nn.Module):
                 kl_zu = (qy * kl_y).sum(0)
                 # KL(q(y|x) || uniform) = sum_y q log q + log K
                 kl_yu = (qy * log_qy[unl].T).sum(0) + log_k
+                if aux:  # E_q(y|a,x)[-log p(a|x,y,z_y)] + log q(a|x)
+                    log_pa = self._log_pa(hu.expand(K, *hu.shape), classes[:, None].expand(K, m), z,
+                                          a[unl].expand(K, m, aux))  # (K, m)
+                    kl_yu = kl_yu + log_qa[unl] - (qy * log_pa).sum(0)
                 rec = rec.masked_scatter(unl, rec_u)
                 kl_z_all = kl_z_all.masked_scatter(unl, kl_zu)
                 kl = kl.masked_scatter(unl, kl_zu + kl_yu)
@@ -971,6 +1024,50 @@ def _detached(q: Distribution) -> Distribution:
     base = q.base_dist if isinstance(q, Independent) else q
     out = Normal(base.loc.detach(), base.scale.detach())
     return Independent(out, 1) if isinstance(q, Independent) else out
+
+
+class AuxiliaryClassifier(nn.Module):
+    """The inference side of an ADGM's auxiliary latent: q(a|x) and q(y|a,x) over one trunk of x."""
+
+    def __init__(self, enc_config: ModelConfig, num_classes: int, aux_dim: int):
+        super().__init__()
+        self.trunk, width = encoder_trunk(enc_config)
+        act = None if isinstance(self.trunk, nn.Flatten) else enc_config.activation
+        self.act = nn.Identity() if act is None else activation(act)
+        self.aux_dim = aux_dim
+        self.q_a = nn.Linear(width, 2 * aux_dim)
+        hidden = max(64, min(width, 512))
+        self.head = nn.Sequential(nn.Linear(width + aux_dim, hidden), activation(enc_config.activation),
+                                  nn.Linear(hidden, num_classes))
+        self.logvar_range = (enc_config.logvar_min, enc_config.logvar_max)
+
+    def posterior(self, h: torch.Tensor) -> Distribution:
+        """q(a|x) from trunk features ``h``: a diagonal Gaussian."""
+        mu, logvar = self.q_a(self.act(h)).chunk(2, dim=-1)
+        return _diagonal_normal(mu, logvar.clamp(*self.logvar_range))
+
+    def logits(self, h: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        """Logits of q(y|a,x)."""
+        return self.head(torch.cat([self.act(h), a], dim=-1))
+
+
+class AuxiliaryPrior(nn.Module):
+    """p(a|x,y,z) of an ADGM: [act(features of x), z, one-hot y] -> a diagonal Gaussian over a."""
+
+    def __init__(self, width: int, latent_dim: int, num_classes: int, aux_dim: int, act: str | None, hidden_act: str):
+        super().__init__()
+        self.act = nn.Identity() if act is None else activation(act)
+        hidden = max(64, min(width, 512))
+        self.net = nn.Sequential(nn.Linear(width + latent_dim + num_classes, hidden), activation(hidden_act),
+                                 nn.Linear(hidden, 2 * aux_dim))
+
+    def forward(self, h: torch.Tensor, z: torch.Tensor, onehot: torch.Tensor) -> Distribution:
+        mu, logvar = self.net(torch.cat([self.act(h), z, onehot], dim=-1)).chunk(2, dim=-1)
+        return _diagonal_normal(mu, logvar.clamp(-12.0, 8.0))
+
+
+def _diagonal_normal(mu: torch.Tensor, logvar: torch.Tensor) -> Distribution:
+    return Independent(Normal(mu, torch.exp(0.5 * logvar)), 1)
 
 
 class LabelHead(nn.Module):

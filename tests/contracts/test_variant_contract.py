@@ -23,6 +23,7 @@ VARIANTS = {
     "plain": dict(),
     "conditional": dict(conditioning="conditional", num_classes=3),
     "semi_supervised": dict(conditioning="semi_supervised", num_classes=3, classifier_weight=2.0),
+    "adgm": dict(conditioning="semi_supervised", num_classes=3, auxiliary_dim=2),
     "missing": dict(missing="ignore"),
     "corruption_gaussian": dict(corruption="gaussian", corruption_level=0.3),
     "corruption_mask": dict(corruption="mask", corruption_level=0.25),
@@ -40,7 +41,7 @@ def _data(name: str, n: int = 24) -> Dataset:
     if name == "missing":
         x[torch.rand(x.shape, generator=g) < 0.2] = float("nan")
     y = torch.arange(n) % 3
-    if name == "semi_supervised" or name == "stacked":
+    if name in ("semi_supervised", "adgm", "stacked"):
         y = torch.where(torch.arange(n) < 9, y, torch.full_like(y, -1))  # 3 labels per class, the rest unknown
     return Dataset(x, y, SPEC)
 

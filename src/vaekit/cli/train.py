@@ -208,6 +208,10 @@ def train(
         Optional[float], typer.Option(min=0, help="Weight alpha of the classification loss (--semi-supervised).",
                                       show_default=False)
     ] = None,
+    auxiliary_dim: Annotated[
+        Optional[int], typer.Option(min=0, help="Auxiliary latent size of an ADGM (Maaloe et al. 2016) on top of "
+                                                "M2 (--semi-supervised); 0 = plain M2.", show_default=False)
+    ] = None,
     stack_on: Annotated[
         Optional[Path],
         typer.Option("--stack-on", show_default=False, metavar="RUN",
@@ -257,6 +261,7 @@ def train(
     model_options = {
         "conditioning": conditioning,
         "classifier_weight": classifier_weight,
+        "auxiliary_dim": auxiliary_dim,
         "net": net,
         "conv_channels": _int_tuple(conv_channels, "conv_channels"),
         "activation": activation,
