@@ -318,8 +318,11 @@ class VAEEstimator(BaseEstimator):
         "seed": [Interval("int", 0, None)],
         "progress": [Boolean()],
     }
-    #: ``epochs="auto"``: about this many optimiser steps, clipped to [least, most] epochs.
+    #: ``epochs="auto"``: about this many optimiser steps, clipped to [least, most] epochs ...
     _auto_epochs: tuple[int, int, int] = (10_000, 10, 100)
+    #: ... and at most this much work, counted as training examples x trainable parameters x epochs (a
+    #: proxy for the cost of an epoch; None: no cap), so a large model on large data trains fewer epochs.
+    _auto_work: float | None = None
     #: Whether ``X`` may hold NaN (missing entries).
     _allow_nan: bool = False
     #: Likelihood of tables (DataFrames, 2-D arrays of numbers) unless ``likelihood`` is given: ``"mixed"``
@@ -341,13 +344,21 @@ class VAEEstimator(BaseEstimator):
     def _check_params(self) -> None:
         validate_params(type(self).__name__, self.get_params(deep=False), self._parameter_constraints)
 
-    def _n_epochs(self, n_train: int) -> tuple[int, int]:
-        """(epochs, optimiser steps per epoch) for ``n_train`` training examples."""
+    def _n_epochs(self, n_train: int, model=None) -> tuple[int, int]:
+        """(epochs, optimiser steps per epoch) for ``n_train`` training examples of ``model``.
+
+        ``epochs="auto"``: about ``_auto_epochs[0]`` optimiser steps, at most ``_auto_work`` examples x
+        parameters (the per-epoch cost grows with both), clipped to ``_auto_epochs[1:]`` epochs.
+        """
         steps_per_epoch = max(1, math.ceil(n_train / int(self.batch_size)))
         if self.epochs != "auto":
             return int(self.epochs), steps_per_epoch
         steps, least, most = self._auto_epochs
-        return int(np.clip(math.ceil(steps / steps_per_epoch), least, most)), steps_per_epoch
+        epochs = math.ceil(steps / steps_per_epoch)
+        if self._auto_work is not None and model is not None:
+            params = sum(p.numel() for p in model.parameters() if p.requires_grad)
+            epochs = min(epochs, math.floor(self._auto_work / max(1, n_train * params)))
+        return int(np.clip(epochs, least, most)), steps_per_epoch
 
     def _model_overrides(self, fmt: InputFormat, **fixed: Any) -> dict[str, Any]:
         """Model config fields for :meth:`vaekit.VAE.for_data`: ``fixed``, the likelihood (Bernoulli for [0, 1]

@@ -488,7 +488,7 @@ class VAEOutlierDetector(OutlierMixin, VAEEstimator):
     def _train_config(self, data: Dataset, model):
         from ..training import default_train_config
 
-        epochs, _ = self._n_epochs(len(data) - int(round(self.val_fraction * len(data))))
+        epochs, _ = self._n_epochs(len(data) - int(round(self.val_fraction * len(data))), model)
         over: dict[str, Any] = dict(epochs=epochs, batch_size=int(self.batch_size), val_fraction=float(self.val_fraction),
                                     seed=int(self.seed))
         spec = model.data_spec

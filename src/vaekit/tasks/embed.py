@@ -158,8 +158,9 @@ class VAETransformer(TransformerMixin, VAEEstimator):
     }
     _auto_epochs = (AUTO_STEPS, *AUTO_EPOCHS)
 
-    def _train_config(self, data: Dataset, likelihood: str) -> TrainConfig:
-        epochs, steps_per_epoch = self._n_epochs(len(data) - int(round(self.val_fraction * len(data))))
+    def _train_config(self, data: Dataset, model) -> TrainConfig:
+        likelihood = model.config.likelihood
+        epochs, steps_per_epoch = self._n_epochs(len(data) - int(round(self.val_fraction * len(data))), model)
         if self.autoencoder:
             warmup, unit = 0, "epochs"
         elif self.kl_warmup == "auto":
@@ -199,7 +200,7 @@ class VAETransformer(TransformerMixin, VAEEstimator):
         overrides = self._model_overrides(fmt, latent_dim=int(self.latent_dim), beta=float(self.beta))
         cls = Autoencoder if self.autoencoder else VAE
         model = cls.for_data(data, **overrides).to(self._torch_device())
-        config = self._train_config(data, model.config.likelihood)
+        config = self._train_config(data, model)
         self.history_ = fit(model, data, config, progress=bool(self.progress)).history
         self._adopt(model, fmt, names)
         return self
