@@ -7,6 +7,7 @@ import inspect
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 from sklearn.utils.validation import check_is_fitted
 
@@ -47,10 +48,27 @@ def test_constraints_cover_every_parameter_and_are_checked_in_one_place(cls):
 
 def test_auto_epochs_is_one_rule():
     # the rule: about N optimiser steps, clipped; each estimator only declares its numbers
-    for cls, n, expected in ((VAETransformer, 60_000, 22), (VAETransformer, 100, 100), (VAEImputer, 6_400, 30),
+    for cls, n, expected in ((VAETransformer, 60_000, 60), (VAETransformer, 100, 100), (VAEImputer, 6_400, 30),
                              (VAEOutlierDetector, 128, 1000)):
         est = cls()
         assert est._n_epochs(n)[0] == expected, cls
+
+
+def test_auto_epochs_cap_the_work_of_a_large_model_on_large_data():
+    # VAETransformer's AUTO_WORK: examples x parameters x epochs; MNIST's 512-256 MLP is under it at 60
+    # epochs, ten times the data (or the net) trains a tenth of the epochs, never fewer than the least
+    from torch import nn
+
+    class Sized(nn.Module):
+        def __init__(self, n):
+            super().__init__()
+            self.w = nn.Parameter(torch.zeros(n))
+
+    est = VAETransformer()
+    assert est._n_epochs(60_000, Sized(1_074_980))[0] == 60
+    assert est._n_epochs(60_000, Sized(6_000_000))[0] == 11  # floor(4e12 / (60,000 x 6M))
+    assert est._n_epochs(600_000, Sized(1_074_980))[0] == 10  # 6 by the cap, raised to the least, 10
+    assert est._n_epochs(60_000)[0] == 60  # without a model: the steps rule alone
 
 
 def test_input_format_reads_frames_with_gaps_through_data_tables():
