@@ -29,12 +29,19 @@ last mark scores what training returns) and all copies are scored after training
 the budget. The learning rate anneals over the whole budget, so an early mark is a model mid-schedule,
 not what a run with that budget alone would reach (``--minutes M`` measures that).
 
+The full curve (four 60-minute trainings, plus scoring) is over four hours on 2 cores, more than one
+session: ``--parts DIR`` keeps each finished model's result in DIR and reuses it on the next call with
+the same flags, so the run can be completed one model per session (each part records its date and machine):
+
+    python bench/mnist_nll.py --presets fast,default,best --curve 10,20,40,60 --parts bench/out/nll_curve
+
 The last line of stdout is one JSON object; the full record goes to ``bench/out/mnist_nll.json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -78,6 +85,10 @@ def parse_args(argv=None):
     p.add_argument("--curve", default=None,
                    help="comma-separated minutes (e.g. 10,20,40,60): score every model at each; the budget is the "
                         "last (overrides --minutes)")
+    p.add_argument("--parts", type=Path, default=None,
+                   help="folder of per-model results: a model whose result is already there is not trained again, "
+                        "each new one is written there when done (so the ~4-hour preset curve can span sessions; "
+                        "every part records its own date and machine)")
     p.add_argument("--quick", action="store_true",
                    help="6,000 training and 1,000 test images: a smoke test, not a measurement")
     args = p.parse_args(argv)
@@ -266,15 +277,31 @@ def main(argv=None) -> dict:
     results = {}
     priors = [p.strip() for p in args.priors.split(",") if p.strip()]
     presets = [p.strip() for p in args.presets.split(",") if p.strip()] if args.presets else []
+
+    def part(name: str, run):
+        """One model's result: read from --parts when it is there, else computed (and written there)."""
+        path = None if args.parts is None else args.parts / (name.replace(":", "_").replace("[", "_").strip("]") + ".json")
+        if path is not None and path.is_file():
+            C.log(f"{name}: reusing {path}")
+            results[name] = json.loads(path.read_text())
+            return
+        results[name] = run()
+        if path is not None:
+            from vaekit.io import write_json
+
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_json(path, {**results[name], "part_machine": C.machine_info()})
+
     if args.only in ("both", "vaekit"):
         if presets:
             for preset in presets:
-                results[f"preset:{preset}"] = run_vaekit(train, test_bin, args, preset=preset)
+                part(f"preset:{preset}", lambda: run_vaekit(train, test_bin, args, preset=preset))
         else:
             for prior in priors:
-                results["vaekit" if prior == priors[0] else f"vaekit[{prior}]"] = run_vaekit(train, test_bin, args, prior)
+                part("vaekit" if prior == priors[0] else f"vaekit[{prior}]",
+                     lambda: run_vaekit(train, test_bin, args, prior))
     if args.only in ("both", "reference"):
-        results["reference"] = run_reference(train.get(slice(None)), test_bin, args)
+        part("reference", lambda: run_reference(train.get(slice(None)), test_bin, args))
 
     info = C.machine_info()
     rows = []
