@@ -77,7 +77,8 @@ class VAETransformer(TransformerMixin, VAEEstimator):
       2-D ``uint8`` arrays are divided by 255 first (flattened 8-bit images);
     * any other 2-D array is standardised per column (Gaussian likelihood by default).
     What the defaults measured (bench/embedding.py, bench/RESULTS.md): ``VAETransformer(latent_dim=10)``
-    fitted on the 60,000 MNIST training digits gives a k-NN (k=5) test accuracy of KNN10_PLACEHOLDER.
+    fitted on the 60,000 MNIST training digits gives a k-NN (k=5) test accuracy of 0.9716 on the 10,000
+    test digits (2026-12-02; 60 epochs, 4.4 minutes on 2 CPU cores; PCA to 10-D: 0.928).
 
     Parameters
     ----------
