@@ -109,14 +109,20 @@ def _png(a: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+def _watched_page(browser, errors: list[str]):
+    """A new page whose script errors and console errors are appended to ``errors``."""
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
+    page.on("console", lambda m: errors.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+    return page
+
+
 def test_explorer_page_in_chromium(server, chromium, tmp_path):
     errors: list[str] = []
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, headless=True)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
-            page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
-            page.on("console", lambda m: errors.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+            page = _watched_page(browser, errors)
             outside = []  # offline: the page asks nothing of any host but the server
             page.on("request", lambda r: outside.append(r.url) if not r.url.startswith((server, "data:", "blob:")) else None)
             page.goto(server + "/")
@@ -225,9 +231,7 @@ def test_text_model_page_in_chromium(text_server, chromium):
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, headless=True)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
-            page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
-            page.on("console", lambda m: errors.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+            page = _watched_page(browser, errors)
             page.goto(text_server + "/")
             page.wait_for_selector("body[data-ready='1']", timeout=30_000)
             page.wait_for_selector("#decoded p.sentence")

@@ -223,8 +223,7 @@ class VAE(_SharedVerbs, nn.Module):
         if config.conditioning == "semi_supervised" and config.auxiliary_dim:
             # ADGM (Maaloe et al. 2016): a ~ q(a|x), the classifier q(y|a,x), and p(a|x,y,z) on the generative side
             self.classifier = AuxiliaryClassifier(enc_config, config.num_classes, config.auxiliary_dim)
-            self.aux_prior = AuxiliaryPrior(width, config.latent_dim, config.num_classes, config.auxiliary_dim,
-                                            act, config.activation)
+            self.aux_prior = AuxiliaryPrior(config, width, act)
         elif config.conditioning == "semi_supervised":
             # q(y|x): the same network family as the encoder, ending in class logits.
             self.classifier = build_encoder(enc_config, config.num_classes)
@@ -412,9 +411,7 @@ class VAE(_SharedVerbs, nn.Module):
         return self._posterior(h)
 
     def _posterior(self, h: torch.Tensor) -> Distribution:
-        mu, logvar = h.chunk(2, dim=-1)
-        logvar = logvar.clamp(self.config.logvar_min, self.config.logvar_max)
-        q = Independent(Normal(mu, torch.exp(0.5 * logvar), validate_args=False), 1)
+        q = _diagonal_normal(h, (self.config.logvar_min, self.config.logvar_max))
         # A prior may shape inference (the ladder prior's top-down posterior); while the prior is being
         # built (a VampPrior calls encode) there is none yet.
         prior = self._modules.get("prior")
@@ -1034,17 +1031,15 @@ class AuxiliaryClassifier(nn.Module):
         self.trunk, width = encoder_trunk(enc_config)
         act = None if isinstance(self.trunk, nn.Flatten) else enc_config.activation
         self.act = nn.Identity() if act is None else activation(act)
-        self.aux_dim = aux_dim
         self.q_a = nn.Linear(width, 2 * aux_dim)
-        hidden = max(64, min(width, 512))
+        hidden = _aux_hidden(width)
         self.head = nn.Sequential(nn.Linear(width + aux_dim, hidden), activation(enc_config.activation),
                                   nn.Linear(hidden, num_classes))
         self.logvar_range = (enc_config.logvar_min, enc_config.logvar_max)
 
     def posterior(self, h: torch.Tensor) -> Distribution:
         """q(a|x) from trunk features ``h``: a diagonal Gaussian."""
-        mu, logvar = self.q_a(self.act(h)).chunk(2, dim=-1)
-        return _diagonal_normal(mu, logvar.clamp(*self.logvar_range))
+        return _diagonal_normal(self.q_a(self.act(h)), self.logvar_range)
 
     def logits(self, h: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         """Logits of q(y|a,x)."""
@@ -1054,20 +1049,28 @@ class AuxiliaryClassifier(nn.Module):
 class AuxiliaryPrior(nn.Module):
     """p(a|x,y,z) of an ADGM: [act(features of x), z, one-hot y] -> a diagonal Gaussian over a."""
 
-    def __init__(self, width: int, latent_dim: int, num_classes: int, aux_dim: int, act: str | None, hidden_act: str):
+    def __init__(self, config: ModelConfig, width: int, act: str | None):
         super().__init__()
         self.act = nn.Identity() if act is None else activation(act)
-        hidden = max(64, min(width, 512))
-        self.net = nn.Sequential(nn.Linear(width + latent_dim + num_classes, hidden), activation(hidden_act),
-                                 nn.Linear(hidden, 2 * aux_dim))
+        hidden = _aux_hidden(width)
+        self.net = nn.Sequential(nn.Linear(width + config.latent_dim + config.num_classes, hidden),
+                                 activation(config.activation), nn.Linear(hidden, 2 * config.auxiliary_dim))
+        self.logvar_range = (config.logvar_min, config.logvar_max)
 
     def forward(self, h: torch.Tensor, z: torch.Tensor, onehot: torch.Tensor) -> Distribution:
-        mu, logvar = self.net(torch.cat([self.act(h), z, onehot], dim=-1)).chunk(2, dim=-1)
-        return _diagonal_normal(mu, logvar.clamp(-12.0, 8.0))
+        return _diagonal_normal(self.net(torch.cat([self.act(h), z, onehot], dim=-1)), self.logvar_range)
 
 
-def _diagonal_normal(mu: torch.Tensor, logvar: torch.Tensor) -> Distribution:
-    return Independent(Normal(mu, torch.exp(0.5 * logvar)), 1)
+def _aux_hidden(width: int) -> int:
+    """Hidden width of the ADGM's small heads: the trunk's width, within [64, 512]."""
+    return max(64, min(width, 512))
+
+
+def _diagonal_normal(params: torch.Tensor, logvar_range: tuple[float, float]) -> Distribution:
+    """N(mu, diag(exp(logvar))) from ``params`` = [mu, logvar] on the last axis, logvar clamped to the range."""
+    mu, logvar = params.chunk(2, dim=-1)
+    logvar = logvar.clamp(*logvar_range)
+    return Independent(Normal(mu, torch.exp(0.5 * logvar), validate_args=False), 1)
 
 
 class LabelHead(nn.Module):
