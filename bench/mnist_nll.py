@@ -89,6 +89,9 @@ def parse_args(argv=None):
                    help="folder of per-model results: a model whose result is already there is not trained again, "
                         "each new one is written there when done (so the ~4-hour preset curve can span sessions; "
                         "every part records its own date and machine)")
+    p.add_argument("--samples", type=Path, default=None,
+                   help="folder: write an 8x8 grid of samples (decoder means, seed 0) from each vaekit model there, "
+                        "as samples_<model>.png")
     p.add_argument("--quick", action="store_true",
                    help="6,000 training and 1,000 test images: a smoke test, not a measurement")
     args = p.parse_args(argv)
@@ -168,6 +171,16 @@ def score_marks(label, model, saved, marks_s, run_eval, args) -> dict:
     return curve
 
 
+def write_samples(model, path: Path) -> None:
+    """An 8x8 grid of samples (z ~ p(z), the decoder's Bernoulli means), the same draws for every model."""
+    from vaekit.viz import image_grid, save_image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with torch.no_grad():
+        x = model.sample(64, generator=torch.Generator().manual_seed(0))
+    save_image(image_grid(x, nrow=8, scale=2), path)
+
+
 def run_vaekit(train, test_bin, args, prior: str = "standard_normal", preset: str | None = None) -> dict:
     # a preset's whole recipe (model and training); or the default preset with a learned prior as the one
     # override (same net, likelihood and budget)
@@ -204,8 +217,13 @@ def run_vaekit(train, test_bin, args, prior: str = "standard_normal", preset: st
     eval_s = time.perf_counter() - t0
     if curve is not None:
         curve[f"{args.marks[-1]:g}"] = ev["nll"]
+    samples_png = None
+    if args.samples is not None:
+        samples_png = args.samples / f"samples_{preset or prior}.png"
+        write_samples(model, samples_png)
+        C.log(f"vaekit ({what}): 64 samples -> {samples_png}")
     return {
-        "preset": preset, "curve": curve,
+        "preset": preset, "curve": curve, "samples_png": None if samples_png is None else str(samples_png),
         "model_config": model.config.to_dict(), "train_config": cfg.to_dict(),
         "parameters": sum(p.numel() for p in model.parameters()),
         "n_fit": len(train) - round(cfg.val_fraction * len(train)), "n_val": round(cfg.val_fraction * len(train)),
