@@ -54,6 +54,7 @@ import _common as C  # noqa: E402
 import vaekit  # noqa: E402
 from vaekit.evaluation import binarize_once  # noqa: E402
 from vaekit.training import default_train_config  # noqa: E402
+from vaekit.tasks.visualize import samples_picture, save_picture  # noqa: E402
 
 TARGET_NLL = 90.0  # nats, the acceptance target at --minutes 10
 
@@ -90,7 +91,7 @@ def parse_args(argv=None):
                         "each new one is written there when done (so the ~4-hour preset curve can span sessions; "
                         "every part records its own date and machine)")
     p.add_argument("--samples", type=Path, default=None,
-                   help="folder: write an 8x8 grid of samples (decoder means, seed 0) from each vaekit model there, "
+                   help="folder: write the grid `vaekit sample` writes (64 decoder means, seed 0) for each vaekit model there, "
                         "as samples_<model>.png")
     p.add_argument("--quick", action="store_true",
                    help="6,000 training and 1,000 test images: a smoke test, not a measurement")
@@ -171,16 +172,6 @@ def score_marks(label, model, saved, marks_s, run_eval, args) -> dict:
     return curve
 
 
-def write_samples(model, path: Path) -> None:
-    """An 8x8 grid of samples (z ~ p(z), the decoder's Bernoulli means), the same draws for every model."""
-    from vaekit.viz import image_grid, save_image
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with torch.no_grad():
-        x = model.sample(64, generator=torch.Generator().manual_seed(0))
-    save_image(image_grid(x, nrow=8, scale=2), path)
-
-
 def run_vaekit(train, test_bin, args, prior: str = "standard_normal", preset: str | None = None) -> dict:
     # a preset's whole recipe (model and training); or the default preset with a learned prior as the one
     # override (same net, likelihood and budget)
@@ -220,7 +211,8 @@ def run_vaekit(train, test_bin, args, prior: str = "standard_normal", preset: st
     samples_png = None
     if args.samples is not None:
         samples_png = args.samples / f"samples_{preset or prior}.png"
-        write_samples(model, samples_png)
+        # the grid `vaekit sample` writes: 64 draws z ~ p(z), decoder means, seed 0 (the same draws for every model)
+        save_picture(samples_picture(model, 64, seed=0), samples_png)
         C.log(f"vaekit ({what}): 64 samples -> {samples_png}")
     return {
         "preset": preset, "curve": curve, "samples_png": None if samples_png is None else str(samples_png),
