@@ -107,6 +107,26 @@ def test_semi_supervised_batches_carry_every_label_and_the_split_keeps_them():
     assert len(seen) == len(train)  # one pass over the training examples per epoch
 
 
+def test_labelled_per_batch_sets_the_mix_and_cycles_every_label():
+    spec = DataSpec(kind="array", shape=(2,))
+    d = Dataset(torch.randn(200, 2), torch.arange(200) % 2, spec).hide_labels(per_class=5, seed=0)
+    m = VAE(ModelConfig(data_shape=(2,), latent_dim=2, hidden_dims=(4,), likelihood="gaussian",
+                        conditioning="semi_supervised", num_classes=2))
+    labelled = set(torch.nonzero(d.y >= 0)[:, 0].tolist())
+    for per_batch in (3, 25):  # fewer than the 10 labels (cycled across batches), and more (repeated)
+        batches = list(TrainBatches(d, 50, torch.Generator().manual_seed(0), m.data_needs,
+                                    labelled_per_batch=per_batch))
+        assert [len(b.x) for b in batches] == [50 + per_batch] * 4
+        assert all((b.y[50:] >= 0).all() for b in batches)
+        tops = torch.cat([b.x[50:] for b in batches])
+        used = {i for i in range(len(d)) if d.y[i] >= 0 and (tops == d.x[i]).all(-1).any()}
+        assert used == labelled  # 12 or 100 appended draws reach all ten labelled examples
+    with pytest.raises(ConfigError, match="labelled_per_batch"):
+        vaekit.TrainConfig(labelled_per_batch=0)
+    run = vaekit.fit(m, d, epochs=1, batch_size=50, labelled_per_batch=4, seed=0, progress=False)
+    assert run.train_config.labelled_per_batch == 4
+
+
 def test_fit_refuses_unlabelled_data_for_conditioned_models():
     spec = DataSpec(kind="array", shape=(2,))
     cvae = VAE(ModelConfig(data_shape=(2,), latent_dim=2, hidden_dims=(4,), likelihood="gaussian",

@@ -344,6 +344,11 @@ class TrainConfig(_Config):
     num_workers : int or None
         DataLoader worker processes that read batches of data that is not in memory; None: min(4, cores - 1)
         for image files decoded lazily, 0 otherwise (a memory map is read faster in the training process).
+    labelled_per_batch : int or None
+        Semi-supervised training (M2, M1+M2, ADGM) on partly labelled data: labelled examples appended to
+        each batch of ``batch_size`` shuffled examples, cycled in reshuffled order. None: min(number
+        labelled, ``batch_size``), every label in every batch when there are few (Kingma et al. 2014's
+        implementation; on MNIST with 100 labels this measured best, bench/RESULTS.md).
     """
 
     epochs: int = 50
@@ -366,6 +371,7 @@ class TrainConfig(_Config):
     precision: str = "fp32"
     compile: bool = False
     num_workers: int | None = None
+    labelled_per_batch: int | None = None
 
     def __post_init__(self):
         o = "fit"
@@ -392,6 +398,7 @@ class TrainConfig(_Config):
         if not isinstance(self.compile, bool):
             raise ConfigError(f"The 'compile' parameter of fit must be a bool. Got {self.compile!r} instead.")
         check_param(o, "num_workers", self.num_workers, Interval("int", 0, None, optional=True))
+        check_param(o, "labelled_per_batch", self.labelled_per_batch, Interval("int", 1, None, optional=True))
 
 
 @dataclass(frozen=True, kw_only=True)

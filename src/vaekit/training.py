@@ -277,7 +277,7 @@ def fit(
         batches = IterableBatches(data, needs, check=model.check_input)
     else:
         batches = TrainBatches(train, cfg.batch_size, generator, needs, rank=ctx.rank, world_size=ctx.world_size,
-                               num_workers=cfg.num_workers)
+                               num_workers=cfg.num_workers, labelled_per_batch=cfg.labelled_per_batch)
     try:
         steps_per_epoch = len(batches)
     except TypeError:  # an iterable without a length: schedules must not need one

@@ -204,6 +204,11 @@ def train(
                                     metavar="N")
     ] = None,
     label_seed: Annotated[int, typer.Option(min=0, help="Seed of which labels are kept.")] = 0,
+    labelled_per_batch: Annotated[
+        Optional[int], typer.Option(min=1, help="Labelled examples appended to each batch (--semi-supervised); "
+                                                "default: every label, at most --batch-size.", show_default=False,
+                                    metavar="N")
+    ] = None,
     classifier_weight: Annotated[
         Optional[float], typer.Option(min=0, help="Weight alpha of the classification loss (--semi-supervised).",
                                       show_default=False)
@@ -282,7 +287,8 @@ def train(
     train_options = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "kl_warmup": kl_warmup,
                      "kl_warmup_layers": _int_tuple(kl_warmup_layers, "kl_warmup_layers"),
                      "lr_schedule": lr_schedule, "val_fraction": val_fraction, "max_time": parse_duration(max_time),
-                     "precision": precision, "compile": True if compile_objective else None}
+                     "precision": precision, "compile": True if compile_objective else None,
+                     "labelled_per_batch": labelled_per_batch}
     run, dataset = train_run(
         data, out, model_options=model_options, train_options=train_options, config_file=config,
         autoencoder=True if autoencoder else None, resume=resume, overwrite=overwrite, limit=limit,

@@ -96,13 +96,17 @@ class TrainBatches:
     """One epoch of shuffled :class:`Batch` es per iteration, drawn with ``generator``.
 
     With ``needs.top_up_labelled`` (semi-supervised data, mostly unlabelled), every batch of
-    ``batch_size`` shuffled examples gets up to ``batch_size`` labelled examples appended, cycled in
-    reshuffled order, as in Kingma et al. 2014's implementation.
+    ``batch_size`` shuffled examples gets ``labelled_per_batch`` labelled examples appended, cycled in
+    reshuffled order, as in Kingma et al. 2014's implementation; None appends min(labelled, batch_size)
+    of them (every label in every batch when there are few). A number above the labelled count repeats
+    labelled examples within a batch.
     """
 
     def __init__(self, data: Dataset, batch_size: int, generator: torch.Generator, needs: DataNeeds = DataNeeds(),
-                 *, rank: int = 0, world_size: int = 1, num_workers: int | None = None):
+                 *, rank: int = 0, world_size: int = 1, num_workers: int | None = None,
+                 labelled_per_batch: int | None = None):
         self.data, self.batch_size, self.generator, self.needs = data, batch_size, generator, needs
+        self.labelled_per_batch = labelled_per_batch
         if num_workers is None:  # workers help data that must be decoded (image files); a memory map reads faster inline
             import os
 
@@ -126,7 +130,7 @@ class TrainBatches:
         n = len(self.data)
         order = torch.randperm(n, generator=self.generator)  # as Dataset.batches(shuffle=True) draws it
         labels = self.needs.labels != "none"
-        per_batch = 0 if self._labelled is None else min(len(self._labelled), self.batch_size)
+        per_batch = self._per_batch()
         # the labelled queue starts afresh each epoch: an epoch depends only on the generator's state, so a
         # run resumed from a checkpoint at an epoch boundary continues exactly
         self._queue = []
@@ -144,7 +148,7 @@ class TrainBatches:
         order = _chunked_order(self.data.x, self.generator)
         if order is None:
             order = torch.randperm(n, generator=self.generator)
-        per_batch = 0 if self._labelled is None else min(len(self._labelled), self.batch_size)
+        per_batch = self._per_batch()
         self._queue = []
         out = []
         for start in range(0, n, self.batch_size):
@@ -170,6 +174,14 @@ class TrainBatches:
             batches = (reader[i] for i in range(len(reader)))
         for (mine, lo, total), x in zip(plan, batches):
             yield Batch(x, self.data.y[mine] if labels else None, lo, total)
+
+    def _per_batch(self) -> int:
+        """Labelled examples appended to each batch (0 when the data is not semi-supervised)."""
+        if self._labelled is None or not len(self._labelled):
+            return 0
+        if self.labelled_per_batch is not None:
+            return self.labelled_per_batch
+        return min(len(self._labelled), self.batch_size)
 
     def _take(self, n: int) -> torch.Tensor:
         while sum(len(q) for q in self._queue) < n:
