@@ -26,8 +26,13 @@ Conditional generation: a reference classifier (a small CNN trained with all 60,
 accuracy is reported) labels 1,000 conditional samples (100 per class, decoder means) of each model of
 the first draw; the figure is the fraction recognised as the requested digit.
 
+The labelled/unlabelled mix of each M1+M2 batch (``TrainConfig.labelled_per_batch``) is measured with
+``--stack-only --split valid --labelled-per-batch default,50,20`` (one M1, one stack per value and draw;
+``--m1-cache DIR`` keeps M1 between runs).
+
     python bench/semisupervised.py [--data PATH] [--draws 3] [--m1-epochs 60] [--m2-epochs 10] [--cli-only]
-                                   [--stack-epochs 30] [--threads 2] [--quick]
+                                   [--stack-epochs 30] [--threads 2] [--quick] [--stack-only]
+                                   [--labelled-per-batch LIST] [--m1-cache DIR]
 
 Table to stdout, progress to stderr, record to ``bench/out/semisupervised.json``; the last stdout line is
 one JSON object (``m1m2_error_mean``, ``m2_error_mean``, ``supervised_error_mean``, ...).
@@ -54,6 +59,55 @@ from vaekit.nets import build_encoder  # noqa: E402
 
 
 # ----------------------------------------------------------------------------------------- helpers
+def train_m1(train, a, timings: dict):
+    """M1: vaekit's grey-image VAE with latent ``--m1-latent``, ``--m1-epochs`` on every training digit
+    without labels; read from / saved to ``--m1-cache`` (one folder per split and settings)."""
+    cache = None
+    if a.m1_cache is not None:
+        cache = a.m1_cache / f"m1_{a.split}_{len(train)}_latent{a.m1_latent}_epochs{a.m1_epochs}"
+        if (cache / "config.json").is_file():
+            C.log(f"M1: reusing {cache}")
+            timings["m1"] = 0.0
+            return vaekit.load(cache)
+    t0 = time.perf_counter()
+    C.log(f"M1: VAE latent {a.m1_latent}, {a.m1_epochs} epochs")
+    m1 = VAE.for_data(train, latent_dim=a.m1_latent)
+    train_cfg = vaekit.training.default_train_config(train.spec, epochs=a.m1_epochs, val_fraction=0.0, seed=0)
+    unlabelled = vaekit.data.Dataset(train.x, None, train.spec)
+    vaekit.fit(m1, unlabelled, train_cfg, progress=False)
+    timings["m1"] = time.perf_counter() - t0
+    C.log(f"  M1 trained in {timings['m1']:.0f} s")
+    if cache is not None:
+        vaekit.save(m1, cache, overwrite=True)
+    return m1
+
+
+def train_stack(m1, semi, a, draw: int, labelled_per_batch: int | None = None):
+    """M1+M2 over ``m1``'s codes with the bench's stack recipe: ``--stack-epochs``, batch ``--batch-size``,
+    lr 1e-3 cosine, no validation split; returns (model, seconds)."""
+    t0 = time.perf_counter()
+    overrides = {} if a.stack_latent is None else {"latent_dim": a.stack_latent}
+    if a.stack_alpha is not None:
+        overrides["classifier_weight"] = a.stack_alpha
+    stacked = StackedVAE.on(m1, num_classes=10, **overrides)
+    cfg = vaekit.training.TrainConfig(epochs=a.stack_epochs, batch_size=a.batch_size, lr=1e-3,
+                                      lr_schedule="cosine", val_fraction=0.0, seed=draw,
+                                      labelled_per_batch=labelled_per_batch)
+    vaekit.fit(stacked, semi, cfg, progress=False)
+    return stacked, time.perf_counter() - t0
+
+
+def args_record(a) -> dict:
+    """The command-line arguments as JSON values (paths as strings)."""
+    return {k: str(v) if isinstance(v, Path) else v for k, v in vars(a).items()}
+
+
+def per_batch_values(a) -> list[int | None]:
+    if not a.labelled_per_batch:
+        return [None]
+    return [None if v.strip() in ("", "default", "none") else int(v) for v in a.labelled_per_batch.split(",")]
+
+
 @torch.no_grad()
 def error_rate(predict, x: torch.Tensor, y: torch.Tensor, batch: int = 2000) -> float:
     pred = torch.cat([predict(x[i:i + batch]) for i in range(0, len(x), batch)])
@@ -194,6 +248,13 @@ def main(argv=None) -> int:
                    help="auxiliary latent size of the ADGM on pixels (M2 + a; Maaloe et al. 2016 use 100); 0 skips it")
     p.add_argument("--split", choices=("test", "valid"), default="test",
                    help="valid: train on the first 50,000 training digits, score on the last 10,000 (tuning)")
+    p.add_argument("--stack-only", action="store_true",
+                   help="only M1 and M1+M2, per draw and per --labelled-per-batch value (tuning the stack)")
+    p.add_argument("--labelled-per-batch", default=None,
+                   help="comma-separated TrainConfig.labelled_per_batch values of M1+M2 (default: vaekit's, "
+                        "every label in every batch); --stack-only trains one M1+M2 per value")
+    p.add_argument("--m1-cache", type=Path, default=None,
+                   help="folder: reuse the M1 saved there for this split and settings, or save it there")
     a = p.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -230,8 +291,38 @@ def main(argv=None) -> int:
         if a.adgm_dim:
             summary["adgm_error_mean"] = mean_std([d["adgm_error"] for d in draws])[0]
             summary["adgm_dim"] = a.adgm_dim
-        C.write_json(f"semisupervised_m2_{a.split}.json", dict(draws=draws, summary=summary, args=vars(a)))
+        C.write_json(f"semisupervised_m2_{a.split}.json", dict(draws=draws, summary=summary, args=args_record(a)))
         C.emit_summary({k: (round(v, 5) if isinstance(v, float) else v) for k, v in summary.items()})
+        return 0
+
+    if a.stack_only:  # tuning M1+M2: one M1, then one stack per draw and labelled-per-batch value
+        m1 = train_m1(train, a, timings)
+        values, draws = per_batch_values(a), []
+        for draw in range(a.draws):
+            semi = train.hide_labels(per_class=a.per_class, seed=draw)
+            for v in values:
+                stacked, seconds = train_stack(m1, semi, a, draw, v)
+                err = error_rate(stacked.predict, x_test, y_test)
+                n_lab = int((semi.y >= 0).sum())
+                used = min(n_lab, a.batch_size) if v is None else v
+                draws.append({"seed": draw, "labelled_per_batch": v, "labelled_per_batch_used": used,
+                              "m1m2_error": err, "m1m2_seconds": seconds})
+                C.log(f"draw {draw}, {used} labelled per batch{' (default)' if v is None else ''}: M1+M2 "
+                      f"{a.split} error {err:.4f} ({seconds:.0f} s)")
+        by_value = {}
+        for v in values:
+            errs = [d["m1m2_error"] for d in draws if d["labelled_per_batch"] == v]
+            by_value["default" if v is None else str(v)] = mean_std(errs)[0]
+        C.print_table(f"M1+M2 {a.split} error with {a.per_class * 10} labels, per labelled examples per batch "
+                      f"(batch {a.batch_size} + these)",
+                      ["draw", "labelled per batch", "error", "seconds"],
+                      [[d["seed"], d["labelled_per_batch_used"], d["m1m2_error"], d["m1m2_seconds"]] for d in draws])
+        summary = {"split": a.split, "draws": a.draws, "m1m2_error_by_labelled_per_batch": by_value,
+                   "m1_seconds": timings["m1"], "minutes": (time.perf_counter() - started) / 60}
+        C.write_json(f"semisupervised_stack_{a.split}.json",
+                     dict(draws=draws, summary=summary, args=args_record(a),
+                          machine=C.machine_info()))
+        C.emit_summary(summary)
         return 0
 
     # ---- the judge of conditional samples
@@ -259,21 +350,14 @@ def main(argv=None) -> int:
         summary = {"cli_default_recognised": cli["recognised"], "cli_default_mnist5k_test_error":
                    cli["mnist5k_test_error"], "judge_test_error": judge_error,
                    "minutes": (time.perf_counter() - started) / 60}
-        C.write_json("semisupervised_cli.json", dict(cli=cli, summary=summary, args=vars(a), machine=C.machine_info()))
+        C.write_json("semisupervised_cli.json", dict(cli=cli, summary=summary, args=args_record(a), machine=C.machine_info()))
         C.emit_summary({k: (round(v, 5) if isinstance(v, float) else v) for k, v in summary.items()})
         return 0
 
     # ---- M1: unsupervised VAE on all training digits (no labels involved)
-    t0 = time.perf_counter()
-    C.log(f"M1: VAE latent {a.m1_latent}, {a.m1_epochs} epochs")
-    m1 = VAE.for_data(train, latent_dim=a.m1_latent)
-    train_cfg = vaekit.training.default_train_config(train.spec, epochs=a.m1_epochs, val_fraction=0.0, seed=0)
-    unlabelled = vaekit.data.Dataset(train.x, None, train.spec)
-    vaekit.fit(m1, unlabelled, train_cfg, progress=False)
-    timings["m1"] = time.perf_counter() - t0
+    m1 = train_m1(train, a, timings)
     with torch.no_grad():
         codes_train = torch.cat([m1.embed(train.x[i:i + 5000]) for i in range(0, len(train), 5000)])
-    C.log(f"  M1 trained in {timings['m1']:.0f} s")
 
     rows, record = [], {"draws": []}
     for draw in range(a.draws):
@@ -294,16 +378,8 @@ def main(argv=None) -> int:
         C.log(f"draw {draw}: supervised error {d['supervised_error']:.4f} (pixels), "
               f"{d['supervised_m1_codes_error']:.4f} (M1 codes)")
         # ---- M1+M2
-        t0 = time.perf_counter()
-        overrides = {} if a.stack_latent is None else {"latent_dim": a.stack_latent}
-        if a.stack_alpha is not None:
-            overrides["classifier_weight"] = a.stack_alpha
-        stacked = StackedVAE.on(m1, num_classes=10, **overrides)
-        cfg = vaekit.training.TrainConfig(epochs=a.stack_epochs, batch_size=a.batch_size, lr=1e-3,
-                                          lr_schedule="cosine", val_fraction=0.0, seed=draw)
-        vaekit.fit(stacked, semi, cfg, progress=False)
+        stacked, d["m1m2_seconds"] = train_stack(m1, semi, a, draw, per_batch_values(a)[0])
         d["m1m2_error"] = error_rate(stacked.predict, x_test, y_test)
-        d["m1m2_seconds"] = time.perf_counter() - t0
         C.log(f"draw {draw}: M1+M2 error {d['m1m2_error']:.4f} ({d['m1m2_seconds']:.0f} s)")
         # ---- M2 on pixels, and the ADGM (M2 plus an auxiliary latent) with the same nets and budget
         if not a.skip_m2:
@@ -351,7 +427,7 @@ def main(argv=None) -> int:
                   ["model", "recognised"],
                   [["M1+M2", first["m1m2_recognised"]]] + ([["M2", first["m2_recognised"]]]
                                                            if "m2_recognised" in first else []))
-    record.update(summary=summary, args=vars(a), timings=timings, machine=C.machine_info())
+    record.update(summary=summary, args=args_record(a), timings=timings, machine=C.machine_info())
     C.write_json("semisupervised.json", record)
     C.emit_summary({k: (round(v, 5) if isinstance(v, float) else v) for k, v in summary.items()})
     return 0
