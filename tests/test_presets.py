@@ -28,6 +28,13 @@ def test_grey_image_presets_are_whole_recipes_and_flags_win():
     assert vaekit.VAE.for_data(GREY, preset="best", latent_dim=8).config.latent_dim == 8
 
 
+def test_a_time_budget_turns_early_stopping_off_unless_asked_for():
+    assert default_train_config(GREY).early_stopping_patience == 10
+    assert default_train_config(GREY, preset="best", max_time=3600).early_stopping_patience is None
+    assert default_train_config(GREY, max_time=60, early_stopping_patience=3).early_stopping_patience == 3
+    assert default_train_config(GREY, max_time=None).early_stopping_patience == 10
+
+
 def test_an_unknown_preset_names_the_kind_s_presets():
     with pytest.raises(vaekit.ConfigError, match=r"one of 'default', 'fast', 'best' for image data"):
         vaekit.VAE.for_data(GREY, preset="huge")
@@ -40,6 +47,7 @@ def test_cli_preset_with_a_time_budget_trains_until_the_budget(tmp_path):
     doc = json.loads((tmp_path / "r" / "config.json").read_text())
     assert doc["model"]["hidden_dims"] == [256, 128] and doc["model"]["latent_dim"] == 16
     assert doc["train"]["epochs"] == BUDGET_EPOCHS and doc["train"]["max_time"] == 2
+    assert doc["train"]["early_stopping_patience"] is None  # the budget, not a flat validation loss, ends it
     assert 1 <= len(vaekit.load_run(tmp_path / "r").history) < 1000  # the 2-second budget ended it
     bad = invoke("train", "digits", "--out", tmp_path / "r", "--resume", "--preset", "best", "--quiet")
     assert bad.exit_code != 0 and "preset" in bad.output

@@ -531,12 +531,11 @@ def train_run(
         # the documented preset for the data (vaekit.training.default_train_config), then the file, then flags
         from ..training import default_train_config
 
-        recipe = default_train_config(data.spec, preset=preset).to_dict()
+        given = {**file.train, **train_options}
+        recipe = default_train_config(data.spec, preset=preset, max_time=given.get("max_time")).to_dict()
         if isinstance(model, StackedVAE):  # M2 over M1's codes: its own measured recipe
             recipe = TrainConfig(**semi.STACK_RECIPE).to_dict()
-        if train_options.get("max_time") is not None and "epochs" not in train_options and "epochs" not in file.train:
-            recipe["epochs"] = BUDGET_EPOCHS  # a time budget without an epoch count: the budget sets the length
-        train_cfg = TrainConfig.from_dict({**recipe, **file.train, **train_options}, where="the training options")
+        train_cfg = TrainConfig.from_dict({**_budgeted(recipe, given), **given}, where="the training options")
     callbacks = list(callbacks)
     if getattr(model, "conditional", False) or any(choice[k] is not None for k in ("labels", "label_fraction",
                                                                                   "labelled_per_class")):
@@ -575,6 +574,14 @@ def _stacks_by_default(conditioning: str, m1: str, data: Dataset) -> bool:
             and len(spec.shape) == 3 and spec.shape[0] == 1)
 
 
+def _budgeted(recipe: dict, given: Mapping[str, Any]) -> dict:
+    """``recipe`` for the options ``given``: a time budget (``max_time``) without an epoch count makes the
+    budget alone set the length of training."""
+    if given.get("max_time") is not None and "epochs" not in given:
+        return {**recipe, "epochs": BUDGET_EPOCHS}
+    return recipe
+
+
 def _train_m1(data: Dataset, preset: str, train_options: Mapping[str, Any], callbacks, device):
     """The unsupervised M1 of an M1+M2: the data's preset (latent :data:`M1_LATENT_DIM`) on every example,
     labels unused, with the preset's training recipe and the run's epochs, seed, budget and precision."""
@@ -584,10 +591,8 @@ def _train_m1(data: Dataset, preset: str, train_options: Mapping[str, Any], call
     unlabelled = Dataset(data.x, None, data.spec)
     model = VAE.for_data(unlabelled, preset=preset, latent_dim=M1_LATENT_DIM)
     shared = {k: train_options[k] for k in ("epochs", "seed", "max_time", "precision", "compile") if k in train_options}
-    recipe = default_train_config(data.spec, preset=preset).to_dict()
-    if shared.get("max_time") is not None:
-        recipe["epochs"] = BUDGET_EPOCHS  # the budget sets the length
-    cfg = TrainConfig.from_dict({**recipe, **shared}, where="the M1 training options")
+    recipe = default_train_config(data.spec, preset=preset, max_time=shared.get("max_time")).to_dict()
+    cfg = TrainConfig.from_dict({**_budgeted(recipe, shared), **shared}, where="the M1 training options")
     return fit(model, unlabelled, cfg, callbacks=list(callbacks), progress=False, device=device).model
 
 
