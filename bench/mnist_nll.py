@@ -33,7 +33,7 @@ The full curve (four 60-minute trainings, plus scoring) is over four hours on 2 
 session: ``--parts DIR`` keeps each finished model's result in DIR and reuses it on the next call with
 the same flags, so the run can be completed one model per session (each part records its date and machine):
 
-    python bench/mnist_nll.py --presets fast,default,best --curve 10,20,40,60 --parts bench/out/nll_curve
+    python bench/mnist_nll.py --presets fast,default,best --curve 10,20,40,60 --parts bench/parts/mnist_nll_curve
 
 The last line of stdout is one JSON object; the full record goes to ``bench/out/mnist_nll.json``.
 """
@@ -292,15 +292,21 @@ def main(argv=None) -> dict:
         """One model's result: read from --parts when it is there, else computed (and written there)."""
         path = None if args.parts is None else args.parts / (name.replace(":", "_").replace("[", "_").strip("]") + ".json")
         if path is not None and path.is_file():
+            got = json.loads(path.read_text())
+            marks = sorted(float(m) for m in (got.get("curve") or {}))
+            if marks != [float(m) for m in (args.marks if args.curve else [])] or got.get("k", args.k) != args.k:
+                raise SystemExit(f"{path}: that part was measured with curve marks {marks or 'none'} and k="
+                                 f"{got.get('k', '?')}, this run asks for {args.marks if args.curve else 'none'} and "
+                                 f"k={args.k}; use another --parts folder or the same flags")
             C.log(f"{name}: reusing {path}")
-            results[name] = json.loads(path.read_text())
+            results[name] = got
             return
         results[name] = run()
         if path is not None:
             from vaekit.io import write_json
 
             path.parent.mkdir(parents=True, exist_ok=True)
-            write_json(path, {**results[name], "part_machine": C.machine_info()})
+            write_json(path, {**results[name], "k": args.k, "part_machine": C.machine_info()})
 
     if args.only in ("both", "vaekit"):
         if presets:
