@@ -348,7 +348,7 @@ class TrainConfig(_Config):
         Semi-supervised training (M2, M1+M2, ADGM) on partly labelled data: labelled examples appended to
         each batch of ``batch_size`` shuffled examples, cycled in reshuffled order. None: min(number
         labelled, ``batch_size``), every label in every batch when there are few (Kingma et al. 2014's
-        implementation; on MNIST with 100 labels this measured best, bench/RESULTS.md).
+        implementation).
     """
 
     epochs: int = 50
