@@ -316,7 +316,8 @@ def main(argv=None) -> int:
         C.print_table(f"M1+M2 {a.split} error with {a.per_class * 10} labels, per labelled examples per batch "
                       f"(batch {a.batch_size} + these)",
                       ["draw", "labelled per batch", "error", "seconds"],
-                      [[d["seed"], d["labelled_per_batch_used"], d["m1m2_error"], d["m1m2_seconds"]] for d in draws])
+                      [[d["seed"], d["labelled_per_batch_used"], f"{100 * d['m1m2_error']:.2f}%", f"{d['m1m2_seconds']:.0f}"]
+                       for d in draws])
         summary = {"split": a.split, "draws": a.draws, "m1m2_error_by_labelled_per_batch": by_value,
                    "m1_seconds": timings["m1"], "minutes": (time.perf_counter() - started) / 60}
         C.write_json(f"semisupervised_stack_{a.split}.json",

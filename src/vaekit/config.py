@@ -348,7 +348,9 @@ class TrainConfig(_Config):
         Semi-supervised training (M2, M1+M2, ADGM) on partly labelled data: labelled examples appended to
         each batch of ``batch_size`` shuffled examples, cycled in reshuffled order. None: min(number
         labelled, ``batch_size``), every label in every batch when there are few (Kingma et al. 2014's
-        implementation).
+        implementation). Measured on MNIST with 100 labels (M1+M2, batch 256, one label draw, valid split):
+        100, 50 and 20 labelled per batch gave 3.89%, 3.81% and 3.68% error, differences within the about
+        0.2-point sampling error of 10,000 validation digits, so the default was kept (bench/RESULTS.md).
     """
 
     epochs: int = 50
