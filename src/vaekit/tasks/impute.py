@@ -55,8 +55,9 @@ class VAEImputer(TransformerMixin, VAEEstimator):
     What the defaults measured (``bench/impute.py``, bench/RESULTS.md; 50% of the entries missing completely
     at random, RMSE on standardised columns, mean of 3 seeds): ``VAEImputer()`` 0.576 on iris, 0.830 on wine,
     0.814 on diabetes and 0.521 on breast cancer, below mean, KNN, iterative and missForest-like imputation
-    on all four. The MNIST figure there (0.156, the best of the five) used non-default settings (MLP 256-128,
-    latent 16, 150 epochs, 200 imputation samples).
+    on all four. On 1,000 MNIST digits (grey values in [0, 1], 50% missing, 2 seeds) ``VAEImputer(seed=s)``
+    gives 0.151 against KNN 0.181, iterative 0.174 and missForest-like 0.177 (2026-12-03; the hand-tuned
+    settings of an earlier run gave 0.156).
 
     How ``X`` is read:
 
