@@ -293,11 +293,11 @@ def main(argv=None) -> dict:
         path = None if args.parts is None else args.parts / (name.replace(":", "_").replace("[", "_").strip("]") + ".json")
         if path is not None and path.is_file():
             got = json.loads(path.read_text())
-            marks = sorted(float(m) for m in (got.get("curve") or {}))
-            if marks != [float(m) for m in (args.marks if args.curve else [])] or got.get("k", args.k) != args.k:
+            marks, wanted = sorted(float(m) for m in (got.get("curve") or {})), args.marks or []
+            if marks != wanted or got.get("k", args.k) != args.k:
                 raise SystemExit(f"{path}: that part was measured with curve marks {marks or 'none'} and k="
-                                 f"{got.get('k', '?')}, this run asks for {args.marks if args.curve else 'none'} and "
-                                 f"k={args.k}; use another --parts folder or the same flags")
+                                 f"{got.get('k', '?')}, this run asks for {wanted or 'none'} and k={args.k}; "
+                                 "use another --parts folder or the same flags")
             C.log(f"{name}: reusing {path}")
             results[name] = got
             return

@@ -97,9 +97,8 @@ class ImageKind(DataKind):
         validation loss at a 4-minute budget: 90.23 against the standard normal prior's 92.44, the
         VampPrior's 90.72 and, in a second run, 91.45 against the two-layer ladder prior's 93.36;
         bench/RESULTS.md; with 60 minutes on 2 CPU cores it reaches a test NLL of 84.17 nats, IWAE k = 1000).
-        Both keep the
-        default's Bernoulli likelihood, dynamic binarisation, lr 3e-3 and the cosine schedule that
-        follows the time budget. Colour images have the default preset only."""
+        Both keep the default's Bernoulli likelihood, dynamic binarisation, lr 3e-3 and the cosine schedule
+        that follows the time budget. Colour images have the default preset only."""
         if spec.shape[0] != 1:
             return {}
         return {
