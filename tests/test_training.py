@@ -11,6 +11,7 @@ import torch
 
 import vaekit
 from vaekit import CheckpointError, ConfigError, DataError, TrainingError
+from vaekit.config import DataSpec
 from vaekit.rundir import read_metrics
 from vaekit.training import Callback, default_train_config, kl_weight_at, lr_at
 
@@ -250,6 +251,41 @@ def test_precision_and_device_options(image_data):
             resolve_device("cuda")
     with pytest.raises(vaekit.ConfigError, match="'precision' parameter of fit must be one of"):
         vaekit.TrainConfig(precision="fp8")
+
+
+def test_auto_precision_is_resolved_per_device_and_recorded(image_data):
+    from vaekit.training import default_train_config, resolve_precision
+
+    amx = bool(getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)())
+    assert resolve_precision("cpu") == ("bf16" if amx else "fp32")
+    if torch.cuda.is_available():
+        assert resolve_precision("cuda") == ("bf16" if torch.cuda.is_bf16_supported() else "fp32")
+    # the grey-image preset asks for "auto"; colour images stay float32
+    assert default_train_config(image_data.spec).precision == "auto"
+    colour = DataSpec(kind="image", shape=(3, 8, 8), levels=256, image_mode="RGB")
+    assert default_train_config(colour).precision == "fp32"
+    run = vaekit.fit(_model(image_data), image_data, epochs=1, batch_size=16, seed=0, progress=False,
+                     precision="auto", device="cpu")
+    assert run.train_config.precision == resolve_precision("cpu")  # what ran, not "auto"
+
+
+def test_densities_stay_float32_under_a_bf16_autocast(image_data):
+    model = _model(image_data)
+    x = image_data.get(slice(0, 8))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        q = model.encode(x)
+        px = model.decode(q.mean)
+        obj = model.objective(x)
+    assert q.mean.dtype == torch.float32 and px.base_dist.logits.dtype == torch.float32
+    assert obj.loss.dtype == torch.float32
+    # the bf16 nets change the loss by rounding only (float32 densities over bf16 layer outputs)
+    assert torch.allclose(model.objective(x, generator=torch.Generator().manual_seed(0)).loss,
+                          _bf16_loss(model, x), rtol=2e-2)
+
+
+def _bf16_loss(model, x):
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        return model.objective(x, generator=torch.Generator().manual_seed(0)).loss
 
 
 def test_colour_images_keep_their_colour_with_the_default_preset():

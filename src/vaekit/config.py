@@ -336,9 +336,12 @@ class TrainConfig(_Config):
         short, is still validated and logged).
     checkpoint_every : int
         Write ``checkpoint/`` every this many epochs (only when ``out`` is given).
-    precision : {"fp32", "bf16", "fp16"}
-        Arithmetic of the forward pass: ``"bf16"`` / ``"fp16"`` run it under ``torch.autocast`` (weights,
-        optimiser and the loss reduction stay float32; fp16 uses a gradient scaler on GPU).
+    precision : {"fp32", "bf16", "fp16", "auto"}
+        Arithmetic of the forward pass: ``"bf16"`` / ``"fp16"`` run the nets' layers under ``torch.autocast``
+        (weights, optimiser, likelihood, KL and the loss reduction stay float32; fp16 uses a gradient scaler
+        on GPU). ``"auto"``: bf16 where the device multiplies bfloat16 matrices natively (a CUDA GPU with
+        bf16, a CPU with AMX), else fp32 (:func:`vaekit.training.resolve_precision`); ``fit`` resolves it
+        and the run's ``train_config`` records the result. Scoring (``evaluate``) is always float32.
     compile : bool
         Compile the objective with ``torch.compile`` (faster steps after a one-off compilation).
     num_workers : int or None
@@ -396,7 +399,7 @@ class TrainConfig(_Config):
         check_param(o, "seed", self.seed, Interval("int", 0, None))
         check_param(o, "max_time", self.max_time, Interval("float", 0, None, closed="neither", optional=True))
         check_param(o, "checkpoint_every", self.checkpoint_every, Interval("int", 1, None))
-        check_param(o, "precision", self.precision, Options(("fp32", "bf16", "fp16")))
+        check_param(o, "precision", self.precision, Options(("fp32", "bf16", "fp16", "auto")))
         if not isinstance(self.compile, bool):
             raise ConfigError(f"The 'compile' parameter of fit must be a bool. Got {self.compile!r} instead.")
         check_param(o, "num_workers", self.num_workers, Interval("int", 0, None, optional=True))

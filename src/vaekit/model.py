@@ -16,6 +16,7 @@ from torch import nn
 from torch.distributions import Distribution, Independent, Normal, constraints
 
 from . import noise
+from ._numerics import full_precision
 from .config import DataSpec, ModelConfig
 from .errors import ConfigError, DataError
 from .likelihoods import build_likelihood
@@ -440,8 +441,11 @@ class VAE(_SharedVerbs, nn.Module):
             onehot = self._one_hot(y.expand(z.shape[:-1]), z.dtype)
             z = torch.cat([z, onehot], dim=-1)
         if noise is not None and getattr(self.decoder, "takes_noise", False):
-            return self.likelihood(self.decoder(z, noise=noise))  # a decoder with noise of its own (word dropout)
-        return self.likelihood(self.decoder(z))
+            params = self.decoder(z, noise=noise)  # a decoder with noise of its own (word dropout)
+        else:
+            params = self.decoder(z)
+        # the likelihood's math in float32 even when the nets ran under a bf16/fp16 autocast
+        return self.likelihood(full_precision(params))
 
     # ------------------------------------------------------------------ labels
     def _one_hot(self, y: torch.Tensor, dtype) -> torch.Tensor:
@@ -1068,7 +1072,7 @@ def _aux_hidden(width: int) -> int:
 
 def _diagonal_normal(params: torch.Tensor, logvar_range: tuple[float, float]) -> Distribution:
     """N(mu, diag(exp(logvar))) from ``params`` = [mu, logvar] on the last axis, logvar clamped to the range."""
-    mu, logvar = params.chunk(2, dim=-1)
+    mu, logvar = full_precision(params).chunk(2, dim=-1)  # float32 under a bf16/fp16 autocast (TrainConfig.precision)
     logvar = logvar.clamp(*logvar_range)
     return Independent(Normal(mu, torch.exp(0.5 * logvar), validate_args=False), 1)
 

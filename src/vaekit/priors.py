@@ -17,6 +17,7 @@ from torch import nn
 from torch.distributions import Distribution, Independent, Normal
 
 from . import noise
+from ._numerics import full_precision
 from ._validation import Interval, check_param
 from .config import ModelConfig, NoOptions, _Config, sub_config
 from .errors import ConfigError
@@ -244,7 +245,7 @@ class _TopDownCell(nn.Module):
         else:
             h = self.inp(z)
             h = self.out(h + self.res(h))
-        mu, logvar = h.chunk(2, dim=-1)
+        mu, logvar = full_precision(h).chunk(2, dim=-1)  # float32 under a bf16/fp16 autocast
         return mu, logvar
 
 

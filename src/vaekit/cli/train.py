@@ -233,7 +233,7 @@ def train(
     quiet: QuietOpt = False,
     device: DeviceOpt = "auto",
     precision: Annotated[
-        Optional[str], typer.Option("--precision", help="fp32, bf16 or fp16 (autocast of the forward pass).",
+        Optional[str], typer.Option("--precision", help="fp32, bf16, fp16 (autocast of the forward pass) or auto (bf16 where the device runs it natively).",
                                     show_default=False)
     ] = None,
     compile_objective: Annotated[

@@ -72,7 +72,10 @@ class ImageKind(DataKind):
     """Images with values in [0, 1], shape (channels, height, width).
 
     * grey-level: MLP 512-256, latent 32, Bernoulli, trained with learning rate 3e-3 and dynamic
-      binarisation (an honest binary likelihood; measured on MNIST in ``bench/mnist_nll.py``);
+      binarisation (an honest binary likelihood; measured on MNIST in ``bench/mnist_nll.py``), in
+      ``precision="auto"`` (bf16 autocast of the nets where the device runs bf16 natively: on 2 cores of an
+      AMX Xeon the ``best`` preset fit 32 epochs in 4 minutes against fp32's 28, validation loss 91.47
+      against 91.66; elsewhere fp32);
     * colour: conv encoder/decoder, latent 64, discretized logistic (honest bits/dim on 8-bit data),
       trained with learning rate 3e-3: at 1e-3 the discretized logistic learns colour so slowly that
       reconstructions come out greyish (300 RGB 32x32 colour gradients, the full preset of 50 epochs:
@@ -89,7 +92,8 @@ class ImageKind(DataKind):
         return dict(net="conv", net_options={"channels": (32, 64, 128)}, latent_dim=64, likelihood="discretized_logistic")
 
     def train_defaults(self, spec):
-        return dict(lr=3e-3, binarize="dynamic") if spec.shape[0] == 1 else dict(lr=3e-3)
+        # precision "auto": bf16 autocast where the device multiplies bf16 natively (CUDA, AMX CPUs), else fp32
+        return dict(lr=3e-3, binarize="dynamic", precision="auto") if spec.shape[0] == 1 else dict(lr=3e-3)
 
     def recipes(self, spec):
         """Grey-level images: ``"fast"`` (a smaller MLP, 256-128 with latent 16, for short budgets) and
