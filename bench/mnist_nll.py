@@ -219,7 +219,7 @@ def run_vaekit(train, test_bin, args, prior: str = "standard_normal", preset: st
         C.log(f"vaekit ({what}): 64 samples -> {samples_png}")
     return {
         "preset": preset, "curve": curve, "samples_png": None if samples_png is None else str(samples_png),
-        "model_config": model.config.to_dict(), "train_config": cfg.to_dict(),
+        "model_config": model.config.to_dict(), "train_config": history.train_config.to_dict(),  # precision as resolved
         "parameters": sum(p.numel() for p in model.parameters()),
         "n_fit": len(train) - round(cfg.val_fraction * len(train)), "n_val": round(cfg.val_fraction * len(train)),
         "epochs": len(history), "train_minutes": train_s / 60, "stop_reason": history.stop_reason,
