@@ -14,4 +14,5 @@ def full_precision(t: torch.Tensor) -> torch.Tensor:
     (likelihood, posterior, prior) take float32 inputs so that a per-pixel log-probability is not rounded
     to bfloat16's 8-bit mantissa before it is summed. Float64 models stay float64.
     """
-    return t.float() if t.dtype in _LOW else t
+    # (a decoder may return a structure of its own, e.g. the text decoder's TokenParams: left as it is)
+    return t.float() if isinstance(t, torch.Tensor) and t.dtype in _LOW else t

@@ -510,8 +510,8 @@ class VAE(_SharedVerbs, nn.Module):
         """q(y|x)'s logits for encoder input ``enc_in``; with an auxiliary latent, q(y|a,x) at the mean of q(a|x)."""
         if self.config.auxiliary_dim:
             h = self.classifier.trunk(enc_in)
-            return self.classifier.logits(h, self.classifier.posterior(h).mean)
-        return self.classifier(enc_in)
+            return full_precision(self.classifier.logits(h, self.classifier.posterior(h).mean))
+        return full_precision(self.classifier(enc_in))
 
     @staticmethod
     def reparameterize(q: Distribution, n: int | None = None, generator: torch.Generator | None = None, *,
@@ -663,7 +663,7 @@ class VAE(_SharedVerbs, nn.Module):
                 aux_l = log_qa[labelled] - self._log_pa(h[labelled], yl, z, a[labelled])
                 kl = kl.masked_scatter(labelled, kl[labelled] + aux_l)
         if semi:
-            logits = self.classifier.logits(hc, a) if aux else self.classifier(enc_in)  # (n, K)
+            logits = full_precision(self.classifier.logits(hc, a) if aux else self.classifier(enc_in))  # (n, K)
             log_qy = torch.log_softmax(logits, dim=-1)
             class_nll = torch.zeros_like(rec)
             if bool(labelled.any()):
