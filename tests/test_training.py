@@ -260,8 +260,9 @@ def test_auto_precision_is_resolved_per_device_and_recorded(image_data):
     assert resolve_precision("cpu") == ("bf16" if amx else "fp32")
     if torch.cuda.is_available():
         assert resolve_precision("cuda") == ("bf16" if torch.cuda.is_bf16_supported() else "fp32")
-    # the grey-image preset asks for "auto"; colour images stay float32
-    assert default_train_config(image_data.spec).precision == "auto"
+    # the grey-image best preset asks for "auto"; its default preset and colour images stay float32
+    assert default_train_config(image_data.spec, preset="best").precision == "auto"
+    assert default_train_config(image_data.spec).precision == "fp32"
     colour = DataSpec(kind="image", shape=(3, 8, 8), levels=256, image_mode="RGB")
     assert default_train_config(colour).precision == "fp32"
     run = vaekit.fit(_model(image_data), image_data, epochs=1, batch_size=16, seed=0, progress=False,
