@@ -96,6 +96,9 @@ def parse_args(argv=None):
     p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default=None,
                    help="arithmetic of vaekit's training forward pass (TrainConfig.precision; default: the preset's); "
                         "scoring is always float32")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="override the preset's batch size (for choosing a recipe on validation; default: the preset's)")
+    p.add_argument("--lr", type=float, default=None, help="override the preset's peak learning rate (default: the preset's)")
     p.add_argument("--quick", action="store_true",
                    help="6,000 training and 1,000 test images: a smoke test, not a measurement")
     args = p.parse_args(argv)
@@ -186,7 +189,8 @@ def run_vaekit(train, test_bin, args, prior: str = "standard_normal", preset: st
     # The documented preset: for grey images AdamW lr 3e-3, batch 128, dynamic binarisation, cosine decay
     # that follows the max_time budget, 10% validation split.
     cfg = default_train_config(train.spec, preset=preset or "default", max_time=args.minutes * 60, epochs=10_000,
-                               seed=args.seed, **({} if args.precision is None else {"precision": args.precision}))
+                               seed=args.seed, **{k: v for k, v in (("precision", args.precision), ("batch_size", args.batch_size),
+                                                                  ("lr", args.lr)) if v is not None})
     what = f"preset {preset}" if preset is not None else f"{prior} prior"
     C.log(f"vaekit ({what}): {model.config.hidden_dims} latent {model.config.latent_dim} {model.config.activation} "
           f"{model.config.likelihood} prior {model.config.prior}, {sum(p.numel() for p in model.parameters()):,} "
@@ -293,7 +297,8 @@ def main(argv=None) -> dict:
 
     def part(name: str, run):
         """One model's result: read from --parts when it is there, else computed (and written there)."""
-        stem = name.replace(":", "_").replace("[", "_").strip("]") + (f"_{args.precision}" if args.precision and name != "reference" else "")
+        over = "".join(f"_{k}{v}" for k, v in (("", args.precision), ("b", args.batch_size), ("lr", args.lr)) if v)
+        stem = name.replace(":", "_").replace("[", "_").strip("]") + (over if name != "reference" else "")
         path = None if args.parts is None else args.parts / (stem + ".json")
         if path is not None and path.is_file():
             got = json.loads(path.read_text())
