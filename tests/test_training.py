@@ -254,7 +254,7 @@ def test_precision_and_device_options(image_data):
 
 
 def test_auto_precision_is_resolved_per_device_and_recorded(image_data):
-    from vaekit.training import default_train_config, resolve_precision
+    from vaekit.training import resolve_precision
 
     amx = bool(getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)())
     assert resolve_precision("cpu") == ("bf16" if amx else "fp32")

@@ -510,8 +510,10 @@ class VAE(_SharedVerbs, nn.Module):
         """q(y|x)'s logits for encoder input ``enc_in``; with an auxiliary latent, q(y|a,x) at the mean of q(a|x)."""
         if self.config.auxiliary_dim:
             h = self.classifier.trunk(enc_in)
-            return full_precision(self.classifier.logits(h, self.classifier.posterior(h).mean))
-        return full_precision(self.classifier(enc_in))
+            logits = self.classifier.logits(h, self.classifier.posterior(h).mean)
+        else:
+            logits = self.classifier(enc_in)
+        return full_precision(logits)
 
     @staticmethod
     def reparameterize(q: Distribution, n: int | None = None, generator: torch.Generator | None = None, *,

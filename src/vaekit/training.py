@@ -521,13 +521,9 @@ def resolve_precision(device: str | torch.device) -> str:
     device = torch.device(device)
     if device.type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    if device.type == "cpu":
-        amx = getattr(getattr(torch, "cpu", None), "_is_amx_tile_supported", None)
-        try:
-            return "bf16" if amx is not None and amx() else "fp32"
-        except RuntimeError:  # pragma: no cover - a torch build without the CPU feature query
-            return "fp32"
-    return "fp32"
+    # torch.cpu's feature query is private; a torch without it gets fp32
+    amx = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    return "bf16" if device.type == "cpu" and amx is not None and amx() else "fp32"
 
 
 def _adamw(model, cfg: TrainConfig) -> torch.optim.Optimizer:
