@@ -141,10 +141,14 @@ def train(
                                          "reparameterised, Tucker et al. 2019) \\[default: iwae].", show_default=False)
     ] = None,
     epochs: Annotated[Optional[int], typer.Option(min=1, help="Maximum epochs \\[default: 50].", show_default=False)] = None,
-    batch_size: Annotated[Optional[int], typer.Option(min=1, help="Examples per step \\[default: 128].", show_default=False)] = None,
-    lr: Annotated[Optional[float], typer.Option(min=0, help="Learning rate \\[default: 0.001].", show_default=False)] = None,
+    batch_size: Annotated[Optional[int], typer.Option(
+        min=1, help="Examples per step \\[default: the preset's: 128; 256 for --preset best on grey images].",
+        show_default=False)] = None,
+    lr: Annotated[Optional[float], typer.Option(
+        min=0, help="Peak learning rate \\[default: the preset's: 0.001; 0.003 for images, 0.004 for --preset best "
+                    "on grey images].", show_default=False)] = None,
     lr_schedule: Annotated[
-        Optional[str], typer.Option(help="Learning-rate schedule: constant or cosine \\[default: constant].",
+        Optional[str], typer.Option(help="Learning-rate schedule: constant or cosine \\[default: cosine].",
                                     show_default=False)
     ] = None,
     val_fraction: Annotated[
