@@ -26,9 +26,9 @@ def _spec(name):
     return DataSpec(kind="image", shape=SHAPE, levels=256, image_mode="L", name=name)
 
 
-def _train(likelihood: str, x: torch.Tensor, epochs: int) -> vaekit.VAE:
-    model = vaekit.VAE(ModelConfig(data_shape=SHAPE, latent_dim=4, hidden_dims=(64,), likelihood=likelihood),
-                       data_spec=_spec(likelihood))
+def _train(likelihood: str, x: torch.Tensor, epochs: int, **model_options) -> vaekit.VAE:
+    model = vaekit.VAE(ModelConfig(data_shape=SHAPE, latent_dim=4, hidden_dims=(64,), likelihood=likelihood,
+                                   **model_options), data_spec=_spec(likelihood))
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny nets: one thread is ~10x faster than two on a busy 2-core machine
     try:
@@ -155,6 +155,35 @@ def test_code_length_is_close_to_the_negative_elbo(kind, binary_model, byte_mode
     assert abs(payload - target) <= 0.02 * target + 32 * head["initial_words"] + 64, (payload, target)
     # a trained model beats storing the pixels raw
     assert 8 * len(blob) < images.size * (1 if kind == "binary" else 8)
+
+
+@pytest.mark.parametrize("prior", ["mixture", "vamp"])
+def test_mixture_priors_code_with_bits_back_on_the_component(prior, binary_images):
+    # z is pushed with one component N(mu_c, sigma_c^2) and c itself is coded with bits back (popped with
+    # p(c|z), pushed with pi), so the stack still grows by -log p(z) and the code length tracks the ELBO.
+    x = torch.from_numpy(binary_images[:, None].astype(np.float32))
+    model = _train("bernoulli", x, epochs=40, prior=prior, prior_options={"components": 5})
+    blob = compress(model, binary_images)
+    assert _exact(binary_images, decompress(model, blob))
+    head = read_header(blob)
+    target = _neg_elbo_bits(model, x)
+    payload = 8 * head["payload_bytes"]
+    assert abs(payload - target) <= 0.02 * target + 32 * head["initial_words"] + 64, (payload, target)
+    # every component is in play: a model whose components are all alike would not test the bits back on c
+    with torch.no_grad():
+        _, loc, _ = model.prior.mixture_components()
+    assert float(loc.std(0).mean()) > 0.05
+    # lossy codes: the active dimensions come from the spread of the posterior means (no per-dimension KL)
+    lossy = compress(model, binary_images, lossy=True, bits=6)
+    rec = decompress(model, lossy)
+    assert rec.shape == binary_images.shape and read_header(lossy)["active_dims"]
+    assert float(np.mean(rec != binary_images)) < float(np.mean(binary_images != binary_images.mean(0).round()))
+
+
+def test_a_hierarchical_prior_cannot_code():
+    model = vaekit.VAE(ModelConfig(data_shape=SHAPE, latent_dim=4, hidden_dims=(8,), prior="ladder"))
+    with pytest.raises(ConfigError, match="hierarchical prior has several latent layers"):
+        compress(model, np.zeros((2, 8, 8), np.uint8))
 
 
 def test_untrained_model_still_round_trips_but_codes_long(binary_images):

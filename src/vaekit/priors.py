@@ -84,6 +84,12 @@ class Prior(nn.Module):
         """q(z|x) from the encoder's diagonal Gaussian: the encoder's own, unless the prior shapes inference."""
         return bottom_up
 
+    def mixture_components(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+        """``(log_weights (K,), loc (K, latent_dim), scale (K, latent_dim))`` when p(z) is a mixture of K
+        diagonal Gaussians over the one latent layer, else None. Bits-back coding codes z with it
+        (:mod:`vaekit.tasks._bitsback`); the mixture priors compute their density from it."""
+        return None
+
 
 @PRIORS.register("standard_normal")
 class StandardNormal(Prior):
@@ -148,14 +154,17 @@ class MixtureOfGaussians(Prior):
     def from_config(cls, config, *, encode=None):
         return cls(config.latent_dim, config.prior_options.components)
 
+    def mixture_components(self):
+        return torch.log_softmax(self.logits, -1), self.loc, self.log_scale.clamp(-7, 5).exp()
+
     def log_prob(self, z):
-        scale = self.log_scale.clamp(-7, 5).exp()
-        return _mixture_log_prob(z, self.loc, scale, torch.log_softmax(self.logits, -1))
+        log_w, loc, scale = self.mixture_components()
+        return _mixture_log_prob(z, loc, scale, log_w)
 
     def sample(self, n, *, generator=None, temperature=1.0):
         with torch.no_grad():
-            return _mixture_sample(n, self.loc, self.log_scale.clamp(-7, 5).exp(), self.logits, generator,
-                                   float(temperature))
+            log_w, loc, scale = self.mixture_components()
+            return _mixture_sample(n, loc, scale, log_w, generator, float(temperature))
 
 
 @PRIORS.register("vamp")
@@ -187,21 +196,21 @@ class VampPrior(Prior):
                               "missing='ignore'.")
         return cls(config.latent_dim, config.data_shape, encode, config.prior_options.components)
 
-    def _components(self):
+    def mixture_components(self):
         q = self._encode[0](self.pseudo_inputs)  # batch (K,)
         base = q.base_dist if isinstance(q, Independent) else q
-        return base.loc, base.scale
+        loc, scale = base.loc, base.scale
+        log_w = torch.full((loc.shape[0],), -math.log(loc.shape[0]), device=loc.device, dtype=loc.dtype)
+        return log_w, loc, scale
 
     def log_prob(self, z):
-        loc, scale = self._components()
-        log_w = torch.full((loc.shape[0],), -math.log(loc.shape[0]), device=z.device, dtype=z.dtype)
-        return _mixture_log_prob(z, loc, scale, log_w)
+        log_w, loc, scale = self.mixture_components()
+        return _mixture_log_prob(z, loc, scale, log_w.to(z.dtype))
 
     def sample(self, n, *, generator=None, temperature=1.0):
         with torch.no_grad():
-            loc, scale = self._components()
-            return _mixture_sample(n, loc, scale, torch.zeros(loc.shape[0], device=loc.device), generator,
-                                   float(temperature))
+            log_w, loc, scale = self.mixture_components()
+            return _mixture_sample(n, loc, scale, log_w, generator, float(temperature))
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -10,7 +10,9 @@ A VAE's negative ELBO is a code length. Bits-back coding with asymmetric numeral
 3. *push* z with the prior p(z).
 
 The net growth of the stack is -log p(x|z) - log p(z) + log q(z|x), whose average over z ~ q is the
-negative ELBO. Decoding runs the same steps backwards: pop z with the prior, pop x with p(x|z), push z
+negative ELBO. A mixture prior p(z) = sum_c pi_c N(z; mu_c, diag sigma_c^2) (the learned mixture, the
+VampPrior) is coded with bits back too, on the component c: step 3 becomes *pop* c with p(c|z), *push*
+z with N(mu_c, sigma_c^2), *push* c with pi, which grows the stack by -log p(z) as well. Decoding runs the same steps backwards: pop z with the prior, pop x with p(x|z), push z
 back with q(z|x), which restores exactly the bits the encoder popped. The z pushed for one image
 provides the bits popped for the next, so only the first image needs a small fixed reservoir of
 clean bits (``initial_words`` below; it stays in the file and is verified after decoding).
@@ -57,9 +59,9 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import torch
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 
-__all__ = ["BitsBack", "LATENT_RANGE", "batch_schedule", "constriction", "cpu_eval_model", "decode_lossless",
+__all__ = ["BitsBack", "LATENT_RANGE", "batch_schedule", "prior_mixture", "constriction", "cpu_eval_model", "decode_lossless",
            "decode_lossy", "deterministic_cpu", "encode_lossless", "encode_lossy", "initial_words", "max_batch"]
 
 #: Half-width of the latent grid in prior standard deviations; |z| > 8 has prior mass < 1e-15.
@@ -149,6 +151,13 @@ class BitsBack:
             self.pixel_family = c.stream.model.Bernoulli(perfect=False)
         else:
             self.pixel_family = c.stream.model.Categorical(perfect=False)
+        self.mixture = prior_mixture(model.prior)
+        if self.mixture is not None:
+            log_w, loc, scale = self.mixture
+            self.weights = np.exp(log_w - log_w.max())
+            self.weights /= self.weights.sum()
+            self.component_loc, self.component_std = loc * self.unit, scale * self.unit  # grid units
+            self.component_family = c.stream.model.Categorical(perfect=False)
 
     # ---- model inputs and outputs
     def model_input(self, sym: np.ndarray) -> torch.Tensor:
@@ -168,6 +177,33 @@ class BitsBack:
 
     def prior(self, count: int) -> tuple[np.ndarray, np.ndarray]:
         return np.zeros(count, dtype=np.float64), np.full(count, self.unit, dtype=np.float64)
+
+    # ---- a mixture prior: z coded with one component, the component coded with bits back
+    def component_posterior(self, zsym: np.ndarray) -> np.ndarray:
+        """p(c | z) per image, (b, K) float64, at the bucket centres (numpy, so both sides compute it identically)."""
+        log_w, loc, scale = self.mixture
+        z = (zsym.astype(np.float64) / self.unit).reshape(-1, 1, self.latent_dim)  # (b, 1, D)
+        logit = log_w - 0.5 * (((z - loc) / scale) ** 2).sum(-1) - np.log(scale).sum(-1)  # (b, K)
+        p = np.exp(logit - logit.max(-1, keepdims=True))
+        return p / p.sum(-1, keepdims=True)
+
+    def push_prior(self, coder, zsym: np.ndarray, b: int) -> None:
+        if self.mixture is None:
+            coder.encode_reverse(zsym, self.latent_family, *self.prior(b * self.latent_dim))
+            return
+        comp = coder.decode(self.component_family, self.component_posterior(zsym))  # pop c ~ p(c|z): bits back
+        coder.encode_reverse(zsym, self.latent_family, self.component_loc[comp].reshape(-1),
+                             self.component_std[comp].reshape(-1))  # push z with p(z|c)
+        coder.encode_reverse(comp.astype(np.int32), self.component_family, np.tile(self.weights, (b, 1)))  # push c
+
+    def pop_prior(self, coder, b: int) -> np.ndarray:
+        if self.mixture is None:
+            return coder.decode(self.latent_family, *self.prior(b * self.latent_dim))
+        comp = coder.decode(self.component_family, np.tile(self.weights, (b, 1)))  # pop c with pi
+        zsym = coder.decode(self.latent_family, self.component_loc[comp].reshape(-1),
+                            self.component_std[comp].reshape(-1))  # pop z with p(z|c)
+        coder.encode_reverse(comp.astype(np.int32), self.component_family, self.component_posterior(zsym))  # c back
+        return zsym
 
     def latents(self, zsym: np.ndarray) -> torch.Tensor:
         """Grid symbols -> float32 latents (b, latent_dim) at the bucket centres (exact: power-of-two scaling)."""
@@ -228,13 +264,34 @@ class BitsBack:
         b = sym.shape[0]
         zsym = self.pop_posterior(coder, *self.posterior(sym))  # pop z ~ q(z|x): bits back
         coder.encode_reverse(sym.reshape(-1), self.pixel_family, self.pixel_params(zsym))  # push x with p(x|z)
-        coder.encode_reverse(zsym, self.latent_family, *self.prior(b * self.latent_dim))  # push z with p(z)
+        self.push_prior(coder, zsym, b)  # push z with p(z)
 
     def decode_batch(self, coder, b: int) -> np.ndarray:
-        zsym = coder.decode(self.latent_family, *self.prior(b * self.latent_dim))  # pop z with p(z)
+        zsym = self.pop_prior(coder, b)  # pop z with p(z)
         sym = coder.decode(self.pixel_family, self.pixel_params(zsym)).reshape(b, -1)  # pop x with p(x|z)
         self.push_posterior(coder, zsym, *self.posterior(sym))  # push z back with q(z|x)
         return sym
+
+
+def prior_mixture(prior) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The prior as float64 ``(log_weights (K,), loc (K, D), scale (K, D))``; None for the standard normal.
+
+    Computed once, in float32 by the model (the VampPrior runs its encoder on the pseudo-inputs, one batch
+    of K on either side), then widened; a prior that is neither raises ConfigError."""
+    from ..priors import StandardNormal
+
+    if isinstance(prior, StandardNormal):
+        return None
+    comps = prior.mixture_components()
+    if comps is None:
+        raise ConfigError(f"Bits-back coding codes z with the standard normal prior or a mixture of diagonal "
+                          f"Gaussians (prior 'mixture' or 'vamp'); a {type(prior).__name__} is neither (a "
+                          f"hierarchical prior has several latent layers). Train with prior='standard_normal', "
+                          f"'mixture' or 'vamp' to compress.")
+    log_w, loc, scale = (t.detach().double().cpu().numpy() for t in comps)
+    if not (np.isfinite(log_w).all() and np.isfinite(loc).all() and np.isfinite(scale).all() and (scale > 0).all()):
+        raise DataError("The model's prior has non-finite or zero-width components; it cannot code.")
+    return log_w, loc, scale
 
 
 def max_batch(batch_size: int, levels: int, d: int) -> int:
@@ -294,8 +351,15 @@ def lossy_latents(model, sym: np.ndarray, levels: int, batch_size: int) -> tuple
     for start in range(0, sym.shape[0], batch_size):
         q = model.encode(bb_in[start:start + batch_size].view(-1, *model.data_shape))
         mus.append(q.mean.double())
-        kls.append(model.prior.kl_per_dim(q).double().sum(0))
-    return torch.cat(mus), torch.stack(kls).sum(0) / max(sym.shape[0], 1)
+        kl = model.prior.kl_per_dim(q)
+        if kl is not None:
+            kls.append(kl.double().sum(0))
+    mu = torch.cat(mus)
+    if kls:
+        return mu, torch.stack(kls).sum(0) / max(sym.shape[0], 1)
+    # A prior without a per-dimension KL (a mixture): a dimension is active when its posterior mean varies
+    # over the data (Burda et al. 2016's activity, Var_x E_q[z_d]); it stands in for the KL in the threshold.
+    return mu, mu.var(0, unbiased=False) if mu.shape[0] > 1 else torch.ones(mu.shape[1], dtype=torch.float64)
 
 
 def encode_lossy(model, sym: np.ndarray, head: dict, progress: Progress | None) -> np.ndarray:

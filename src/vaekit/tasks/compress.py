@@ -114,11 +114,7 @@ def _check_model(model, *, lossy: bool):
     if getattr(model, "conditional", False):
         raise ConfigError("compress does not code with label-conditioned models (their encoder needs labels); "
                           "train an unconditioned VAE.")
-    from ..priors import StandardNormal
-
-    if not isinstance(model.prior, StandardNormal):
-        raise ConfigError(f"Bits-back coding codes z with the standard normal prior; this model's prior is "
-                          f"{model.config.prior!r}. Train with prior='standard_normal' to compress.")
+    bb.prior_mixture(model.prior)  # the standard normal or a mixture of Gaussians; anything else is refused
     lik = model.likelihood
     name = model.config.likelihood
     if not lik.discrete or lik.levels is None:
