@@ -18,8 +18,9 @@ GREY = DataSpec(kind="image", shape=(1, 28, 28), levels=256)
 
 def test_grey_image_presets_are_whole_recipes_and_flags_win():
     fast, default, best = (vaekit.VAE.for_data(GREY, preset=p).config for p in ("fast", "default", "best"))
-    assert (fast.hidden_dims, fast.latent_dim) == ((256, 128), 16)
-    assert (default.hidden_dims, default.latent_dim, default.prior) == ((512, 256), 32, "standard_normal")
+    assert (fast.hidden_dims, fast.latent_dim, fast.prior) == ((256, 128), 16, "standard_normal")
+    assert (default.hidden_dims, default.latent_dim, default.prior) == ((512, 256), 32, "mixture")
+    assert default.prior_options.components == 50
     assert (best.prior, best.prior_options.components) == ("mixture", 50)
     assert vaekit.VAE.for_data(GREY).config == default  # "default" is what for_data always gave
     for p in ("fast", "default", "best"):  # every grey preset keeps the honest binary recipe
@@ -30,6 +31,26 @@ def test_grey_image_presets_are_whole_recipes_and_flags_win():
         == [(128, 3e-3), (128, 3e-3), (256, 4e-3)]
     assert default_train_config(GREY, preset="best", batch_size=64).batch_size == 64  # an override still wins
     assert vaekit.VAE.for_data(GREY, preset="best", latent_dim=8).config.latent_dim == 8
+
+
+def test_the_default_learned_prior_is_for_unconditioned_density_models():
+    # another prior drops the preset's mixture options (a ladder has no 'components')
+    ladder = vaekit.VAE.for_data(GREY, prior="ladder").config
+    assert ladder.prior == "ladder" and ladder.prior_options.layers == 2
+    assert vaekit.VAE.for_data(GREY, prior="vamp").config.prior_options.components == 50
+    # a conditioned model keeps N(0, I): a mixture over z could carry the class and let the decoder ignore y
+    for conditioning in ("conditional", "semi_supervised"):
+        cfg = vaekit.VAE.for_data(GREY, conditioning=conditioning, num_classes=10).config
+        assert cfg.prior == "standard_normal", conditioning
+    assert vaekit.VAE.for_data(GREY, conditioning="conditional", num_classes=10, prior="mixture").config.prior \
+        == "mixture"  # unless asked for
+    # the autoencoder samples from N(0, I); the estimators keep the prior their figures were measured with
+    assert vaekit.Autoencoder.for_data(GREY).config.prior == "standard_normal"
+    from vaekit.tasks.embed import VAETransformer
+
+    data = vaekit.datasets.load("digits")
+    t = VAETransformer(latent_dim=2, epochs=1, hidden_dims=(8,), progress=False).fit(data.x[:64].numpy())
+    assert t.model_.config.prior == "standard_normal"
 
 
 def test_a_time_budget_turns_early_stopping_off_unless_asked_for():

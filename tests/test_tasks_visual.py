@@ -19,8 +19,8 @@ from vaekit.tasks.report import SECTION_TITLES, comparison_sections, run_section
 from vaekit.tasks.runs import evaluation_data, read_config_file, resolve_source, run_data
 
 
-def tiny(data, cls=vaekit.VAE, latent_dim=3):
-    return cls.for_data(data, latent_dim=latent_dim, hidden_dims=(16,)).initialize(0).eval()
+def tiny(data, cls=vaekit.VAE, latent_dim=3, **options):
+    return cls.for_data(data, latent_dim=latent_dim, hidden_dims=(16,), **options).initialize(0).eval()
 
 
 # ----------------------------------------------------------------------------------------- data range
@@ -54,10 +54,11 @@ def test_sample_is_seeded(image_data):
 
 
 def test_traverse_varies_one_dimension_per_row(image_data):
-    model = tiny(image_data, latent_dim=4)
+    model = tiny(image_data, latent_dim=4, prior="standard_normal")
     x, dims, values = generate.traverse(model, dims=[1, 3], steps=5)
-    assert x.shape == (2, 5, 1, 8, 8) and dims == [1, 3]
-    assert values[0] == pytest.approx(-values[-1]) and values[2] == pytest.approx(0.0, abs=1e-6)
+    assert x.shape == (2, 5, 1, 8, 8) and dims == [1, 3] and values.shape == (2, 5)
+    assert torch.equal(values[0], values[1])  # N(0, I): every dimension spans the same quantiles
+    assert values[0, 0] == pytest.approx(-values[0, -1]) and values[0, 2] == pytest.approx(0.0, abs=1e-6)
     # the middle of every row is the decoded base point (all zeros)
     centre = model.decode(torch.zeros(1, 4)).mean[0]
     assert torch.allclose(x[0, 2], centre, atol=1e-6) and torch.allclose(x[1, 2], centre, atol=1e-6)
@@ -65,14 +66,36 @@ def test_traverse_varies_one_dimension_per_row(image_data):
 
 
 def test_manifold_grid_runs_over_prior_quantiles(image_data):
-    model = tiny(image_data, latent_dim=2)
+    model = tiny(image_data, latent_dim=2, prior="standard_normal")
     grid = generate.manifold(model, steps=4)
     assert grid.shape == (16, 1, 8, 8)
     q = generate.prior_quantiles(model, [0.05, 0.5, 0.95])
-    assert q.tolist() == pytest.approx([-1.6449, 0.0, 1.6449], abs=1e-3)
+    assert q.shape == (2, 3) and q[0].tolist() == pytest.approx([-1.6449, 0.0, 1.6449], abs=1e-3)
     # top-left: z = (low, high)
-    expected = model.decode(torch.tensor([[q[0].item(), q[2].item()]])).mean[0]
+    expected = model.decode(torch.tensor([[q[0, 0].item(), q[1, 2].item()]])).mean[0]
     assert torch.allclose(grid[0], expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("prior", ["mixture", "vamp", "ladder"])
+def test_learned_priors_have_per_dimension_quantiles_for_traversals_and_grids(image_data, prior):
+    extra = {"prior_options": {"components": 3}} if prior != "ladder" else {}
+    model = tiny(image_data, latent_dim=4, prior=prior, **extra)
+    if prior == "mixture":  # spread the components so the marginals differ per dimension
+        with torch.no_grad():
+            model.prior.loc.copy_(torch.tensor([[-2.0, 0, 1, 3], [0, 1, 1, 3], [2, 2, 1, 3]]))
+            model.prior.log_scale.fill_(-1.0)
+    probs = [0.05, 0.3, 0.5, 0.9]
+    q = generate.prior_quantiles(model, probs)
+    assert q.shape == (4, 4) and bool((q[:, 1:] > q[:, :-1]).all())
+    draws = model.prior.sample(40000, generator=torch.Generator().manual_seed(1)).detach()
+    # the quantile of each marginal leaves probability p below it, checked against draws of the prior
+    below = (draws[:, :, None] <= q[None]).double().mean(0)  # (latent_dim, len(probs))
+    assert below.numpy() == pytest.approx(np.tile(probs, (4, 1)), abs=0.015)
+    if prior == "mixture":
+        assert q[0, 2] == pytest.approx(0.0, abs=1e-4) and q[3, 2] == pytest.approx(3.0, abs=1e-4)
+    x, _, values = generate.traverse(model, steps=3)
+    assert x.shape == (4, 3, 1, 8, 8) and values.shape == (4, 3)
+    assert generate.manifold(model, steps=3).shape == (9, 1, 8, 8)
 
 
 def test_manifold_needs_two_latent_dimensions(image_data):

@@ -102,7 +102,8 @@ def default_config(spec: DataSpec, *, preset: str = "default", **overrides: Any)
     The preset belongs to the data's kind (:mod:`vaekit.data.kinds`):
 
     * grey-level images: MLP 512-256, latent 32, Bernoulli (intensities as probabilities; train with
-      ``binarize="dynamic"`` for an honest binary likelihood);
+      ``binarize="dynamic"`` for an honest binary likelihood), a learned mixture of 50 Gaussians as the
+      prior (conditioned models, and an ``Autoencoder``, keep N(0, I));
     * colour images: conv encoder/decoder, latent 64, discretized logistic (honest bits/dim on 8-bit data);
     * tables: MLP sized to the input, the mixed likelihood (Gaussian per numeric feature, categorical per
       one-hot block), missing cells masked when the table has any;
@@ -121,6 +122,14 @@ def default_config(spec: DataSpec, *, preset: str = "default", **overrides: Any)
         overrides["net_options"] = {**(base.get("net_options") or {}), **overrides["net_options"]}
     if "likelihood" in overrides and overrides["likelihood"] != base.get("likelihood"):
         base.pop("likelihood_options", None)  # the preset's options belong to the preset's likelihood
+    if overrides.get("prior", base.get("prior")) != base.get("prior"):
+        base.pop("prior_options", None)  # the preset's options belong to the preset's prior
+    elif "prior" not in overrides and overrides.get("conditioning", "none") != "none":
+        # A preset's learned prior is for unconditioned models: a mixture over z can carry the class
+        # itself, and the decoder of a conditioned model would then learn to ignore y. Conditioned models
+        # keep N(0, I), as their figures were measured (bench/semisupervised.py).
+        base.pop("prior", None)
+        base.pop("prior_options", None)
     base.update(overrides)
     return ModelConfig(data_shape=shape, **base)
 
@@ -1177,6 +1186,13 @@ class Autoencoder(_NoDensity, VAE):
         x, target = self._input_and_target(x, target, generator)
         rec = -self.log_px(self.decode(self.encoder(self._encoder_input(x))), target)  # (batch,)
         return Objective(loss=rec.mean(), reconstruction_nll=rec, kl=torch.zeros_like(rec))
+
+    @classmethod
+    def for_data(cls, data, *, preset: str = "default", **overrides: Any) -> "Autoencoder":
+        """The preset's nets and likelihood for ``data`` with N(0, I) as the prior its samples come from (a
+        preset's learned prior would stay untrained); see :meth:`VAE.for_data`."""
+        overrides.setdefault("prior", "standard_normal")
+        return super().for_data(data, preset=preset, **overrides)
 
     _no_density_message = ("An Autoencoder has no posterior or prior density, so '{name}' is undefined. "
                            "Train a VAE (drop --autoencoder) for ELBO and likelihood estimates.")

@@ -100,12 +100,14 @@ def fit_denoiser(data: Dataset, noise: str = "gaussian", level: float = 0.3, *, 
     """
     from ..model import VAE
     from ..training import default_train_config, fit
+    from ._estimator import ESTIMATOR_PRIOR
 
     check_param("fit_denoiser", "noise", noise, Options(tuple(c for c in CORRUPTIONS if c != "none")))
     if not isinstance(data, Dataset):
         raise DataError(f"fit_denoiser expects a vaekit Dataset; got {type(data).__name__}. "
                         f"Use vaekit.datasets.from_array(x) first.")
-    model = VAE.for_data(data, corruption=noise, corruption_level=float(level), **(model_options or {}))
+    model = VAE.for_data(data, corruption=noise, corruption_level=float(level),
+                         **{"prior": ESTIMATOR_PRIOR, **(model_options or {})})
     progress = train_options.pop("progress", "auto")
     # Dynamic binarisation would corrupt the clean target too; denoisers keep grey levels as targets.
     config = default_train_config(data.spec, **{"binarize": "none", **train_options})

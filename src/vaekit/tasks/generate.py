@@ -7,6 +7,7 @@ pixels, de-standardised table columns) for files users keep.
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Sequence
@@ -152,18 +153,38 @@ def latent_activity(model, data: Dataset, *, limit: int | None = 2000) -> np.nda
 
 
 def prior_quantiles(model, probs: Sequence[float] | np.ndarray) -> torch.Tensor:
-    """Per-dimension quantiles of the (factorised) prior at ``probs``: shape (len(probs),).
+    """Quantiles of each latent dimension's prior marginal at ``probs``: shape (latent_dim, len(probs)).
 
-    For the standard normal prior this is Phi^-1(p), the grid Kingma & Welling (2014, fig. 4) decode.
+    For the standard normal prior every row is Phi^-1(p), the grid Kingma & Welling (2014, fig. 4) decode.
+    A mixture prior (the learned mixture, the VampPrior) has a marginal per dimension, sum_k pi_k
+    N(mu_kd, sigma_kd^2), inverted by bisection in float64; any other prior (a ladder's hierarchy) by the
+    empirical quantiles of 20,000 seeded draws.
     """
-    p = torch.as_tensor(np.asarray(probs, dtype=np.float32))
-    dist = model.prior.distribution()
-    base = getattr(dist, "base_dist", dist)
-    try:
-        loc, scale = base.loc.reshape(-1)[0].cpu(), base.scale.reshape(-1)[0].cpu()
-    except AttributeError as e:  # pragma: no cover - only factorised Normal priors exist today
-        raise ConfigError(f"Quantiles of the '{model.config.prior}' prior are not available.") from e
-    return torch.distributions.Normal(loc, scale).icdf(p)
+    p = torch.as_tensor(np.asarray(probs, dtype=np.float64))
+    d = model.latent_dim
+    prior = model.prior
+    if hasattr(prior, "distribution"):  # a factorised prior with a closed-form marginal
+        dist = prior.distribution()
+        base = getattr(dist, "base_dist", dist)
+        loc = base.loc.detach().reshape(-1).cpu().double().expand(d)[:, None]
+        scale = base.scale.detach().reshape(-1).cpu().double().expand(d)[:, None]
+        return (loc + scale * torch.distributions.Normal(0.0, 1.0).icdf(p)[None, :]).float()
+    with torch.no_grad():
+        comps = prior.mixture_components()
+        if comps is None:
+            draws = prior.sample(20000, generator=torch.Generator(device=model.device).manual_seed(0))
+            return torch.quantile(draws.detach().cpu().double(), p, dim=0).T.float()
+        log_w, loc, scale = (t.detach().cpu().double() for t in comps)  # (K,), (K, D), (K, D)
+    w = torch.softmax(log_w, 0)[:, None, None]
+    loc, scale = loc[:, :, None], scale[:, :, None]  # (K, D, 1)
+    lo = (loc - 12 * scale).min(0).values.expand(d, len(p)).clone()  # (D, steps): the cdf is ~0 here
+    hi = (loc + 12 * scale).max(0).values.expand(d, len(p)).clone()  # and ~1 here
+    for _ in range(60):  # halves the bracket each time: far below float32 resolution at the end
+        mid = (lo + hi) / 2
+        cdf = (w * 0.5 * torch.erfc(-(mid[None] - loc) / (scale * math.sqrt(2.0)))).sum(0)
+        below = cdf < p[None, :]
+        lo, hi = torch.where(below, mid, lo), torch.where(below, hi, mid)
+    return ((lo + hi) / 2).float()
 
 
 def parse_dims(text: str | Sequence[int] | None, latent_dim: int) -> list[int] | None:
@@ -228,7 +249,7 @@ def traverse(
     steps : int
         Values per dimension: prior quantiles evenly spaced in probability over ``span``.
     base : Tensor of shape (latent_dim,) or None
-        Where the other dimensions sit; default the prior's median (zeros), or the codes' median.
+        Where the other dimensions sit; default the prior's median (zeros for N(0, I)), or the codes' median.
     y : int or None
         The class a label-conditioned model decodes with (default 0); unconditioned models take None.
     codes : array of shape (n, latent_dim) or None
@@ -238,7 +259,7 @@ def traverse(
     -------
     images : Tensor of shape (len(dims), steps, *data_shape)
     dims : list of int
-    values : Tensor of shape (steps,), or (len(dims), steps) with ``codes``
+    values : Tensor of shape (len(dims), steps)
         The values each dimension takes.
     """
     check_param("traverse", "steps", steps, Interval("int", 2, None))
@@ -252,11 +273,11 @@ def traverse(
         values = torch.as_tensor(np.quantile(c[:, dims], probs, axis=0).T, dtype=torch.float32)  # (len(dims), steps)
         z0 = torch.as_tensor(np.median(c, axis=0), dtype=torch.float32) if base is None else base.detach().reshape(d).cpu()
     else:
-        values = prior_quantiles(model, probs)  # (steps,)
-        z0 = torch.zeros(d) if base is None else base.detach().reshape(d).cpu()
+        values = prior_quantiles(model, probs)[dims]  # (len(dims), steps)
+        z0 = prior_quantiles(model, [0.5])[:, 0] if base is None else base.detach().reshape(d).cpu()
     z = z0.repeat(len(dims), steps, 1)  # (len(dims), steps, latent_dim)
     for row, dim in enumerate(dims):
-        z[row, :, dim] = values if values.dim() == 1 else values[row]
+        z[row, :, dim] = values[row]
     model.eval()
     zs = z.reshape(-1, d).to(model.device)
     out = model.decode(zs, fixed_label(model, y, len(zs))).mean.cpu()  # (len(dims) * steps, *data_shape)
@@ -271,7 +292,7 @@ def manifold(
     """Decode a ``steps`` x ``steps`` grid over the prior's quantiles in two latent dimensions.
 
     Kingma & Welling (2014, fig. 4): evenly spaced probabilities mapped through the prior's inverse
-    CDF, so the grid covers the prior's mass evenly. Other dimensions sit at zero. A label-conditioned
+    CDF, so the grid covers the prior's mass evenly. Other dimensions sit at the prior's median. A label-conditioned
     model decodes the grid as class ``y`` (default 0).
 
     Returns
@@ -283,10 +304,10 @@ def manifold(
     d = model.latent_dim
     if d < 2:
         raise ConfigError(f"A manifold grid needs latent_dim >= 2; this model has latent_dim={d}.")
-    values = prior_quantiles(model, np.linspace(span[0], span[1], steps))  # (steps,)
-    z = torch.zeros(steps, steps, d)
-    z[:, :, dims[0]] = values[None, :]
-    z[:, :, dims[1]] = values.flip(0)[:, None]
+    values = prior_quantiles(model, np.linspace(span[0], span[1], steps))  # (latent_dim, steps)
+    z = prior_quantiles(model, [0.5])[:, 0].repeat(steps, steps, 1)  # other dimensions at the prior's median
+    z[:, :, dims[0]] = values[dims[0]][None, :]
+    z[:, :, dims[1]] = values[dims[1]].flip(0)[:, None]
     model.eval()
     zs = z.reshape(-1, d).to(model.device)
     return model.decode(zs, fixed_label(model, y, len(zs))).mean.cpu()

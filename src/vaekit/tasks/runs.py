@@ -587,9 +587,10 @@ def _train_m1(data: Dataset, preset: str, train_options: Mapping[str, Any], call
     labels unused, with the preset's training recipe and the run's epochs, seed, budget and precision."""
     from ..model import VAE
     from ..training import default_train_config, fit
+    from ._estimator import ESTIMATOR_PRIOR
 
     unlabelled = Dataset(data.x, None, data.spec)
-    model = VAE.for_data(unlabelled, preset=preset, latent_dim=M1_LATENT_DIM)
+    model = VAE.for_data(unlabelled, preset=preset, latent_dim=M1_LATENT_DIM, prior=ESTIMATOR_PRIOR)
     shared = {k: train_options[k] for k in ("epochs", "seed", "max_time", "precision", "compile") if k in train_options}
     recipe = default_train_config(data.spec, preset=preset, max_time=shared.get("max_time")).to_dict()
     cfg = TrainConfig.from_dict({**_budgeted(recipe, shared), **shared}, where="the M1 training options")

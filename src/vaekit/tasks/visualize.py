@@ -227,16 +227,18 @@ def traversal_picture(
     """
     x, dims, values = generate.traverse(model, dims=dims, steps=steps, base=base, codes=codes)
     labels = [f"z[{d}]" + ("" if activity is None else f" var {activity[d]:.2f}") for d in dims]
-    if values.dim() == 2:
+    if codes is not None or not bool((values == values[:1]).all()):  # a range per row: label each
         labels = [f"{lab} {float(v[0]):.2f}..{float(v[-1]):.2f}" for lab, v in zip(labels, values)]
-        title = "Latent traversals over the data's 3%-97% range of each z[i]"
+        title = ("Latent traversals over the data's 3%-97% range of each z[i]" if codes is not None
+                 else "Latent traversals over the prior's range of each z[i]")
     else:
-        title = f"Latent traversals, z[i] from {float(values[0]):.2f} to {float(values[-1]):.2f}"
+        title = f"Latent traversals, z[i] from {float(values[0, 0]):.2f} to {float(values[0, -1]):.2f}"
     return rows_picture(list(x), labels, spec_of(model), title=title)
 
 
 def prior_comparison_figure(models: Sequence[tuple[str, Any]], *, n: int = 64, seed: int = 0) -> Figure:
-    """Side by side: each model decoding the same ``n`` draws z ~ N(0, I).
+    """Side by side: each model decoding ``n`` seeded draws of its prior (the same draws z ~ N(0, I) for
+    models with the standard normal prior).
 
     For a VAE these are samples of the model; an autoencoder was never asked to make N(0, I) codes
     decodable, so the same picture shows what it lacks.
@@ -257,5 +259,5 @@ def prior_comparison_figure(models: Sequence[tuple[str, Any]], *, n: int = 64, s
             ax.set_xlabel("feature")
             ax.set_ylabel("sample")
         ax.set_title(name)
-    fig.suptitle(f"Decoding the same {n} draws z ~ N(0, I)")
+    fig.suptitle(f"Decoding {n} draws of each model's prior (N(0, I) for the autoencoder)")
     return fig
