@@ -3,7 +3,9 @@
 Two models, each trained here for ``--epochs`` epochs (or ``--minutes`` of wall clock) on the 60,000 training
 digits (or reused with ``--binary-run`` / ``--byte-run``), code the 10,000 test digits:
 
-* **binarised**: ``vaekit.VAE.for_data(train)`` (the grey-image preset: MLP 512-256, latent 32, Bernoulli),
+* **binarised**: ``vaekit.VAE.for_data(train)`` (the grey-image preset: MLP 512-256, latent 32, Bernoulli,
+  and since 2026-12-08 a learned 50-component mixture prior, coded with bits back on its component; the
+  figures in bench/RESULTS.md from 2026-11-23 were measured with the standard normal prior),
   trained with dynamic binarisation (a fresh x ~ Bernoulli(grey value) per batch). The test set is binarised
   **once, with a fixed-seed Bernoulli draw** (``vaekit.evaluation.binarize_once(test, seed=0)``), the usual
   stochastically binarised MNIST of BB-ANS (Townsend et al. 2019) and Bit-Swap (Kingma et al. 2019).

@@ -56,6 +56,7 @@ import _common as C  # noqa: E402
 import vaekit  # noqa: E402
 from vaekit.model import VAE, StackedVAE  # noqa: E402
 from vaekit.nets import build_encoder  # noqa: E402
+from vaekit.tasks._estimator import ESTIMATOR_PRIOR  # noqa: E402
 
 
 # ----------------------------------------------------------------------------------------- helpers
@@ -71,7 +72,7 @@ def train_m1(train, a, timings: dict):
             return vaekit.load(cache)
     t0 = time.perf_counter()
     C.log(f"M1: VAE latent {a.m1_latent}, {a.m1_epochs} epochs")
-    m1 = VAE.for_data(train, latent_dim=a.m1_latent)
+    m1 = VAE.for_data(train, latent_dim=a.m1_latent, prior=ESTIMATOR_PRIOR)  # as vaekit train's M1
     train_cfg = vaekit.training.default_train_config(train.spec, epochs=a.m1_epochs, val_fraction=0.0, seed=0)
     unlabelled = vaekit.data.Dataset(train.x, None, train.spec)
     vaekit.fit(m1, unlabelled, train_cfg, progress=False)
