@@ -258,11 +258,21 @@ def test_run_sections_without_data_say_what_is_missing(table_data):
 
 
 def test_comparison_sections(image_data):
-    runs = [("VAE", tiny(image_data), {"neg_elbo": 2.0, "n": 5}), ("AE", tiny(image_data, vaekit.Autoencoder), None)]
+    vae = tiny(image_data, prior="standard_normal")
+    runs = [("VAE", vae, {"neg_elbo": 2.0, "n": 5}), ("AE", tiny(image_data, vaekit.Autoencoder), None)]
     sections = comparison_sections(runs, image_data)
     assert [s.title for s in sections] == [
         "VAE vs AE: decoding z ~ N(0, I)", "VAE vs AE: interpolations", "VAE vs AE: metrics"]
     assert "negative ELBO" in sections[2].body_html and "<td>AE</td>" in sections[2].body_html
+    # the grey-image preset's mixture prior is not N(0, I): the captions say whose draws they decode
+    mixture = tiny(image_data)
+    assert mixture.config.prior == "mixture"
+    first = comparison_sections([("VAE", mixture, None), runs[1]], image_data)[0]
+    assert first.title == "VAE vs AE: decoding prior draws" and "own prior, decoded by it" in first.body_html
+    from vaekit.tasks.report import run_sections
+
+    samples = next(s for s in run_sections(mixture, image_data) if s.title == "Samples from the prior")
+    assert "a learned mixture of 50 Gaussians" in samples.body_html
 
 
 def _tiny_run(tmp_path, name="run", n=40, features=5, labels=False):

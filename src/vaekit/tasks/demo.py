@@ -134,7 +134,8 @@ def run_demo(
         result = DemoResult(report=out / REPORT_FILE)
         trained: list[tuple[str, Any, dict, Path]] = []
         for name, cls, folder, share in (("VAE", VAE, "vae", 2 / 3), ("Autoencoder", Autoencoder, "ae", 1 / 3)):
-            model = cls.for_data(train, latent_dim=s.latent_dim, hidden_dims=s.hidden_dims)
+            # both with N(0, I): the comparison decodes the same prior draws with each model
+            model = cls.for_data(train, latent_dim=s.latent_dim, hidden_dims=s.hidden_dims, prior="standard_normal")
             run = out / folder
             fit(model, train, out=run, overwrite=True, callbacks=hooks.fit_callbacks(name), progress=False,
                 epochs=s.epochs, batch_size=s.batch_size, lr=s.lr, binarize=s.binarize, seed=s.seed,

@@ -186,7 +186,7 @@ def run_sections(
         "an autoencoder never shaped its codes like N(0, I), so these are not samples of anything")
     sections.append(Section.image(
         t("Samples from the prior"), visualize.samples_picture(model, n_samples, seed=seed),
-        caption=f"Decoder means at {n_samples} draws z ~ N(0, I): {what}.",
+        caption=f"Decoder means at {n_samples} draws z ~ {_prior_text(model)}: {what}.",
     ))
 
     if data is None or len(data) == 0:
@@ -239,7 +239,8 @@ def run_sections(
         caption = (f"Each row varies one latent dimension over the 3%-97% range of the data's {code}s (row label), "
                    f"the others at their median: the places the data reaches.")
     else:
-        caption = "Each row varies one latent dimension over the prior's 3%-97% quantiles, the others at 0."
+        caption = ("Each row varies one latent dimension over the prior's 3%-97% quantiles, the others at the "
+                   "prior's median.")
     sections.append(Section.image(
         t("Latent traversals"), visualize.traversal_picture(model, dims=dims, activity=activity, codes=codes),
         caption=caption, note=note,
@@ -305,6 +306,18 @@ def write_run_report(
     return path
 
 
+def _prior_text(model) -> str:
+    """How a caption names the model's prior: "N(0, I)", or e.g. "p(z), a learned mixture of 50 Gaussians"."""
+    name = getattr(getattr(model, "config", None), "prior", "standard_normal")
+    if name == "standard_normal":
+        return "N(0, I)"
+    opts = getattr(model.config, "prior_options", None)
+    what = {"mixture": f"a learned mixture of {getattr(opts, 'components', '?')} Gaussians",
+            "vamp": f"the VampPrior ({getattr(opts, 'components', '?')} pseudo-inputs)",
+            "ladder": f"the ladder prior ({getattr(opts, 'layers', '?')} latent layers)"}.get(name, f"the {name!r} prior")
+    return f"p(z), {what}"
+
+
 def comparison_sections(
     runs: Sequence[tuple[str, Any, dict | None]],
     data: Dataset,
@@ -324,11 +337,14 @@ def comparison_sections(
     if not runs:
         raise DataError("comparison_sections needs at least one (name, model, metrics) run.")
     names = [n for n, *_ in runs]
+    priors = {_prior_text(m) for _, m, *_ in runs}
+    same = len(priors) == 1
     sections = [Section.image(
-        f"{' vs '.join(names)}: decoding z ~ N(0, I)",
+        f"{' vs '.join(names)}: decoding z ~ {next(iter(priors))}" if same else f"{' vs '.join(names)}: decoding prior draws",
         visualize.prior_comparison_figure([(n, m) for n, m, *_ in runs], n=64, seed=seed),
-        caption="The same 64 draws from the prior, decoded by each model. The VAE was trained to make "
-                "N(0, I) codes decode to data, so these are samples; the autoencoder was not.",
+        caption=("The same 64 draws from the prior, decoded by each model. " if same else
+                 "64 seeded draws of each model's own prior, decoded by it. ")
+        + "A VAE was trained to make its prior's codes decode to data, so these are samples; an autoencoder was not.",
     )]
     endpoints = _endpoints(data, seed=seed)
     rows, labels = [], []
