@@ -57,7 +57,7 @@ def sample(
     seed: SeedOpt = 0,
     device: DeviceOpt = "auto",
 ) -> None:
-    """Decode n draws z ~ N(0, I) (times --temperature) and write them as a picture or an array."""
+    """Decode n draws of the model's prior p(z) (times --temperature) and write them as a picture or an array."""
     from ..tasks import generate, visualize
     from ..tasks import text as text_task
     from ..tasks.runs import load_run

@@ -186,7 +186,7 @@ def run_sections(
         "an autoencoder never shaped its codes like N(0, I), so these are not samples of anything")
     sections.append(Section.image(
         t("Samples from the prior"), visualize.samples_picture(model, n_samples, seed=seed),
-        caption=f"Decoder means at {n_samples} draws z ~ {_prior_text(model)}: {what}.",
+        caption=f"Decoder means at {n_samples} draws z ~ {visualize.prior_text(model)}: {what}.",
     ))
 
     if data is None or len(data) == 0:
@@ -306,18 +306,6 @@ def write_run_report(
     return path
 
 
-def _prior_text(model) -> str:
-    """How a caption names the model's prior: "N(0, I)", or e.g. "p(z), a learned mixture of 50 Gaussians"."""
-    name = getattr(getattr(model, "config", None), "prior", "standard_normal")
-    if name == "standard_normal":
-        return "N(0, I)"
-    opts = getattr(model.config, "prior_options", None)
-    what = {"mixture": f"a learned mixture of {getattr(opts, 'components', '?')} Gaussians",
-            "vamp": f"the VampPrior ({getattr(opts, 'components', '?')} pseudo-inputs)",
-            "ladder": f"the ladder prior ({getattr(opts, 'layers', '?')} latent layers)"}.get(name, f"the {name!r} prior")
-    return f"p(z), {what}"
-
-
 def comparison_sections(
     runs: Sequence[tuple[str, Any, dict | None]],
     data: Dataset,
@@ -337,7 +325,7 @@ def comparison_sections(
     if not runs:
         raise DataError("comparison_sections needs at least one (name, model, metrics) run.")
     names = [n for n, *_ in runs]
-    priors = {_prior_text(m) for _, m, *_ in runs}
+    priors = {visualize.prior_text(m) for _, m, *_ in runs}
     same = len(priors) == 1
     sections = [Section.image(
         f"{' vs '.join(names)}: decoding z ~ {next(iter(priors))}" if same else f"{' vs '.join(names)}: decoding prior draws",
@@ -357,7 +345,7 @@ def comparison_sections(
         visualize.rows_picture(rows, labels, visualize.spec_of(runs[0][1]), title="Interpolations"),
         caption="Straight lines between the codes of the same two held-out examples in each model's latent "
                 "space. The VAE's smooth latent space keeps every point on the way digit-like; an autoencoder "
-                "can do well near its training codes too, but not between arbitrary points of N(0, I) (above).",
+                "can do well near its training codes too, but not between arbitrary points of the prior (above).",
     ))
     table = []
     for name, model, metrics, *where in runs:

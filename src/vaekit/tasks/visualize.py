@@ -33,6 +33,7 @@ __all__ = [
     "grid_picture",
     "rows_picture",
     "vectors_figure",
+    "prior_text",
     "samples_picture",
     "reconstruction_picture",
     "interpolation_picture",
@@ -149,6 +150,18 @@ def rows_picture(rows: Sequence[torch.Tensor], labels: Sequence[str], spec: Data
     return vectors_figure(list(zip(labels, rows)), spec, title=title)
 
 
+def prior_text(model) -> str:
+    """How a caption names the model's prior: "N(0, I)", or e.g. "p(z), a learned mixture of 50 Gaussians"."""
+    name = getattr(getattr(model, "config", None), "prior", "standard_normal")
+    if name == "standard_normal":
+        return "N(0, I)"
+    opts = getattr(model.config, "prior_options", None)
+    what = {"mixture": f"a learned mixture of {getattr(opts, 'components', '?')} Gaussians",
+            "vamp": f"the VampPrior ({getattr(opts, 'components', '?')} pseudo-inputs)",
+            "ladder": f"the ladder prior ({getattr(opts, 'layers', '?')} latent layers)"}.get(name, f"the {name!r} prior")
+    return f"p(z), {what}"
+
+
 def samples_picture(model, n: int = 64, *, temperature: float = 1.0, seed: int | None = 0, y=None,
                     label: str | None = None) -> Picture:
     """Decoded draws z ~ p(z): a grid of ``n`` images (or a heat map of ``n`` vectors).
@@ -157,7 +170,7 @@ def samples_picture(model, n: int = 64, *, temperature: float = 1.0, seed: int |
     names it in the title of a heat map.
     """
     x = generate.sample(model, n, temperature=temperature, seed=seed, y=y)
-    title = f"{n} samples, z ~ N(0, I)" + (f" x {temperature:g}" if temperature != 1 else "")
+    title = f"{n} samples, z ~ {prior_text(model)}" + (f" x {temperature:g}" if temperature != 1 else "")
     if y is not None:
         title += f", class {label if label is not None else y}"
     return grid_picture(x, spec_of(model), title=title)
