@@ -12,10 +12,11 @@ A VAE's negative ELBO is a code length. Bits-back coding with asymmetric numeral
 The net growth of the stack is -log p(x|z) - log p(z) + log q(z|x), whose average over z ~ q is the
 negative ELBO. A mixture prior p(z) = sum_c pi_c N(z; mu_c, diag sigma_c^2) (the learned mixture, the
 VampPrior) is coded with bits back too, on the component c: step 3 becomes *pop* c with p(c|z), *push*
-z with N(mu_c, sigma_c^2), *push* c with pi, which grows the stack by -log p(z) as well. Decoding runs the same steps backwards: pop z with the prior, pop x with p(x|z), push z
-back with q(z|x), which restores exactly the bits the encoder popped. The z pushed for one image
-provides the bits popped for the next, so only the first image needs a small fixed reservoir of
-clean bits (``initial_words`` below; it stays in the file and is verified after decoding).
+z with N(mu_c, sigma_c^2), *push* c with pi, which grows the stack by -log p(z) as well. Decoding runs
+the same steps backwards: pop z with the prior, pop x with p(x|z), push z back with q(z|x), which
+restores exactly the bits the encoder popped. The z pushed for one image provides the bits popped for
+the next, so only the first image needs a small fixed reservoir of clean bits (``initial_words``
+below; it stays in the file and is verified after decoding).
 
 The entropy coder is `constriction <https://bamler-lab.github.io/constriction/>`_ (Bamler 2022):
 its ANS stack with quantised-Gaussian models for the latents and Bernoulli / categorical models for
@@ -61,8 +62,9 @@ import torch
 
 from ..errors import ConfigError, DataError
 
-__all__ = ["BitsBack", "LATENT_RANGE", "batch_schedule", "prior_mixture", "constriction", "cpu_eval_model", "decode_lossless",
-           "decode_lossy", "deterministic_cpu", "encode_lossless", "encode_lossy", "initial_words", "max_batch"]
+__all__ = ["BitsBack", "LATENT_RANGE", "batch_schedule", "constriction", "cpu_eval_model", "decode_lossless",
+           "decode_lossy", "deterministic_cpu", "encode_lossless", "encode_lossy", "initial_words", "max_batch",
+           "prior_mixture"]
 
 #: Half-width of the latent grid in prior standard deviations; |z| > 8 has prior mass < 1e-15.
 LATENT_RANGE = 8
