@@ -437,3 +437,24 @@ def test_top_level_api_and_beta_binomial_round_trip(byte_images):
     target = _neg_elbo_bits(model, x[:50])
     payload = 8 * read_header(blob)["payload_bytes"]
     assert abs(payload - target) <= 0.02 * target + 32 * read_header(blob)["initial_words"] + 64, (payload, target)
+
+
+def test_a_run_trained_with_the_cli_defaults_compresses(tmp_path):
+    # `vaekit train` on grey digits takes the default preset (Bernoulli, learned mixture prior); its run codes
+    # binarised digits losslessly from the command line
+    from typer.testing import CliRunner
+
+    from vaekit.cli import app
+
+    runner = CliRunner()
+    res = runner.invoke(app, ["train", "digits", "--out", str(tmp_path / "run"), "--epochs", "1", "--hidden-dims", "32",
+                              "--limit", "300", "-q"])
+    assert res.exit_code == 0, res.output
+    assert vaekit.load(tmp_path / "run").config.prior == "mixture"
+    x = (vaekit.datasets.load("digits").x[:30, 0].numpy() > 0.5).astype(np.uint8)
+    np.save(tmp_path / "x.npy", x)
+    res = runner.invoke(app, ["compress", str(tmp_path / "run"), str(tmp_path / "x.npy"), "-o", str(tmp_path / "x.vkz"), "-q"])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["decompress", str(tmp_path / "run"), str(tmp_path / "x.vkz"), "-o", str(tmp_path / "y.npy"), "-q"])
+    assert res.exit_code == 0, res.output
+    assert _exact(x, np.load(tmp_path / "y.npy"))
