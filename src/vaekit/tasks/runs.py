@@ -442,7 +442,7 @@ def train_run(
     m1 : {"auto", "none"}
         What a semi-supervised model of grey images (``conditioning="semi_supervised"``, no ``stack_on``)
         is built on. ``"auto"``: M1+M2, as measured best on MNIST with 100 labels (bench/RESULTS.md:
-        3.90% test error against 36.2% for M2 on the pixels): an unsupervised M1 VAE (the data's preset
+        3.90% test error against 24.6% for M2 on the pixels after 10 epochs): an unsupervised M1 VAE (the data's preset
         with ``latent_dim`` :data:`M1_LATENT_DIM`, trained on every example, labels unused) is trained
         first, then M2 over its posterior means; ``model_options`` configure M2, ``epochs`` applies to each
         of the two and a time budget is split evenly between them. ``"none"``: M2 on the pixels. Other data always trains M2 on the data.
