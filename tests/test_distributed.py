@@ -38,7 +38,7 @@ WORKER = textwrap.dedent(r'''
 
     rundir.write_checkpoint = counting
     data = vaekit.datasets.load("digits")
-    # N(0, I) as before the grey-image default took the mixture prior: with the mixture, 2 of 10 local runs of
+    # N(0, I) as before the grey-image default took the mixture prior: with the mixture, 2 of 11 runs of
     # this test ended with a C++ abort in a gloo rank at exit (not root-caused; see the closing note of 2026-12-08)
     model = vaekit.VAE.for_data(data, latent_dim=3, hidden_dims=(16,), prior="standard_normal")
     run = vaekit.fit(model, data, out=out, resume=resume, epochs=epochs, batch_size=64, seed=0, progress=False)
