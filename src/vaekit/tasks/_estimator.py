@@ -369,9 +369,7 @@ class VAEEstimator(BaseEstimator):
         vectors, ``_table_likelihood`` for tables, unless ``likelihood`` says otherwise) and ``hidden_dims``
         when given."""
         over = dict(fixed)
-        # The estimators' figures (their docstrings, bench/RESULTS.md) were measured with N(0, I); the grey-image
-        # preset's learned mixture prior was chosen on likelihood alone, so the estimators keep the standard normal.
-        over.setdefault("prior", ESTIMATOR_PRIOR)
+        over.setdefault("prior", ESTIMATOR_PRIOR)  # the prior the estimators' figures were measured with
         if self.likelihood is not None:
             over["likelihood"] = self.likelihood
         elif fmt.kind == "vector":

@@ -273,8 +273,9 @@ def traverse(
         values = torch.as_tensor(np.quantile(c[:, dims], probs, axis=0).T, dtype=torch.float32)  # (len(dims), steps)
         z0 = torch.as_tensor(np.median(c, axis=0), dtype=torch.float32) if base is None else base.detach().reshape(d).cpu()
     else:
-        values = prior_quantiles(model, probs)[dims]  # (len(dims), steps)
-        z0 = prior_quantiles(model, [0.5])[:, 0] if base is None else base.detach().reshape(d).cpu()
+        q = prior_quantiles(model, [*probs, 0.5])  # (latent_dim, steps + 1): the steps, then the median
+        values = q[dims, :-1]  # (len(dims), steps)
+        z0 = q[:, -1] if base is None else base.detach().reshape(d).cpu()
     z = z0.repeat(len(dims), steps, 1)  # (len(dims), steps, latent_dim)
     for row, dim in enumerate(dims):
         z[row, :, dim] = values[row]
@@ -304,8 +305,9 @@ def manifold(
     d = model.latent_dim
     if d < 2:
         raise ConfigError(f"A manifold grid needs latent_dim >= 2; this model has latent_dim={d}.")
-    values = prior_quantiles(model, np.linspace(span[0], span[1], steps))  # (latent_dim, steps)
-    z = prior_quantiles(model, [0.5])[:, 0].repeat(steps, steps, 1)  # other dimensions at the prior's median
+    q = prior_quantiles(model, [*np.linspace(span[0], span[1], steps), 0.5])  # (latent_dim, steps + 1)
+    values = q[:, :-1]  # (latent_dim, steps)
+    z = q[:, -1].repeat(steps, steps, 1)  # other dimensions at the prior's median
     z[:, :, dims[0]] = values[dims[0]][None, :]
     z[:, :, dims[1]] = values[dims[1]].flip(0)[:, None]
     model.eval()
